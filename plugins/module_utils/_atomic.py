@@ -162,7 +162,7 @@ def backup_name(path, now=None):
 
 
 class _Staged:
-    __slots__ = ("path", "data", "mode", "uid", "gid", "dir_fd", "name", "tmp", "orig_link", "existed", "backup", "replaced")
+    __slots__ = ("backup", "data", "dir_fd", "existed", "gid", "mode", "name", "orig_link", "path", "replaced", "tmp", "uid")
 
     def __init__(self, path, data, mode, uid, gid):
         self.path = path

@@ -36,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from labcore import (  # noqa: E402  pylint: disable=wrong-import-position
+from labcore import (
     DEFAULT_MIRROR,
     DEFAULT_SUITE,
     LISTEN_ADDRESS,
@@ -343,7 +343,7 @@ def prepare_host(state: dict, host: dict, root: str) -> None:
 
 
 def boot_host(state: dict, host: dict) -> None:
-    log = open(os.path.join(os.path.dirname(host["root"]), "console.log"), "ab")  # pylint: disable=consider-using-with
+    log = open(os.path.join(os.path.dirname(host["root"]), "console.log"), "ab")  # noqa: SIM115  pylint: disable=consider-using-with
     cmd = [
         "systemd-nspawn",
         "--quiet",

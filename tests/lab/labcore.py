@@ -50,10 +50,7 @@ class LabError(Exception):
 def validate_name(name: str) -> str:
     """Return *name* if it can name a lab (and prefix hostnames), else raise."""
     if not isinstance(name, str) or not _NAME_RE.match(name) or name.endswith("-") or "--" in name:
-        raise LabError(
-            "invalid lab name %r: use 1-24 characters, lowercase letters, digits and single "
-            "hyphens, starting with a letter" % (name,)
-        )
+        raise LabError("invalid lab name %r: use 1-24 characters, lowercase letters, digits and single hyphens, starting with a letter" % (name,))
     return name
 
 
@@ -88,8 +85,7 @@ def allocate_ports(count, used, is_free, port_range=PORT_RANGE):
         if len(ports) == count:
             return ports
     raise LabError(
-        "no free TCP port left in %d-%d on %s for %d hosts; run `lab status` and `lab down` "
-        "on labs you no longer need" % (low, high, LISTEN_ADDRESS, count)
+        "no free TCP port left in %d-%d on %s for %d hosts; run `lab status` and `lab down` on labs you no longer need" % (low, high, LISTEN_ADDRESS, count)
     )
 
 
@@ -210,14 +206,7 @@ def _scalar(value) -> str:
     if isinstance(value, int):
         return str(value)
     text = str(value)
-    if (
-        text
-        and _PLAIN_RE.match(text)
-        and text.lower() not in _YAML_WORDS
-        and not text.endswith(" ")
-        and ": " not in text
-        and not re.match(r"^[0-9.+-]", text)
-    ):
+    if text and _PLAIN_RE.match(text) and text.lower() not in _YAML_WORDS and not text.endswith(" ") and ": " not in text and not re.match(r"^[0-9.+-]", text):
         return text
     # JSON strings are valid YAML double-quoted scalars.
     return json.dumps(text)
@@ -278,8 +267,7 @@ def setup_script(host: str, users_public_keys: dict, admin_sudo_nopasswd=("/usr/
             ]
     lines += [
         # Real secret from the real tool: time-based, disallow reuse, rate limit 3/30s, window 3.
-        "su -s /bin/sh mfa -c 'google-authenticator -t -d -f -C -r 3 -R 30 -w 3 -Q NONE "
-        "-s /home/mfa/.google_authenticator' >/dev/null",
+        "su -s /bin/sh mfa -c 'google-authenticator -t -d -f -C -r 3 -R 30 -w 3 -Q NONE -s /home/mfa/.google_authenticator' >/dev/null",
         "chmod 0400 /home/mfa/.google_authenticator",
     ]
     if admin_sudo_nopasswd:

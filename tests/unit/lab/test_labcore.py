@@ -131,7 +131,31 @@ def test_inventory_round_trips_through_yaml():
 
 @pytest.mark.parametrize(
     "value",
-    ["yes", "No", "on", "null", "~", "1.5", "0x1F", "-x", ": x", "a: b", "#c", "tab\there", "trailing ", "", "ünï", "[x]", "{y}", "*a", "&b", "!t", "'q'", '"dq"', "a #b"],
+    [
+        "yes",
+        "No",
+        "on",
+        "null",
+        "~",
+        "1.5",
+        "0x1F",
+        "-x",
+        ": x",
+        "a: b",
+        "#c",
+        "tab\there",
+        "trailing ",
+        "",
+        "ünï",
+        "[x]",
+        "{y}",
+        "*a",
+        "&b",
+        "!t",
+        "'q'",
+        '"dq"',
+        "a #b",
+    ],
 )
 def test_render_yaml_scalars_round_trip(value):
     assert yaml.safe_load(labcore.render_yaml({"k": value, "l": [value, {"n": value}]})) == {"k": value, "l": [value, {"n": value}]}

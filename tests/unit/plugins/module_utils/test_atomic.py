@@ -43,7 +43,8 @@ def test_replace_keeps_owner_and_mode_and_makes_backup(tmp_path):
     assert target.read_bytes() == b"new\n"
     assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o640, 1234, 2345)
     backup = result["backup_file"]
-    assert backup and open(backup, "rb").read() == b"old\n"
+    with open(backup, "rb") as handle:
+        assert handle.read() == b"old\n"
     bst = os.stat(backup)
     assert (stat.S_IMODE(bst.st_mode), bst.st_uid) == (0o640, 1234)
     assert result["created"] is False
