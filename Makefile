@@ -75,7 +75,8 @@ lint: .venv/$(MAIN)/.stamp link
 	$(call bin,$(MAIN))/antsibull-changelog lint
 
 # ansible-test needs the collection at .../ansible_collections/fleetauth/ssh; it runs
-# on a copy of the files git knows (tracked and new), under tests/output/.
+# on a copy of the files git knows (tracked and new), under tests/output/, made a
+# git repository of its own so ansible-test lists exactly those files.
 sanity: $(foreach c,$(CONTROLLERS),sanity-$(c))
 sanity-%: .venv/%/.stamp
 	@echo "== ansible-test sanity (ansible-core $*)"
@@ -83,7 +84,7 @@ sanity-%: .venv/%/.stamp
 	rm -rf tests/output/sanity-$*
 	mkdir -p tests/output/sanity-$*/ansible_collections/fleetauth/ssh
 	git ls-files -co --exclude-standard -z | grep -zv '^\.ci/' | xargs -0 cp --parents -t tests/output/sanity-$*/ansible_collections/fleetauth/ssh
-	cd tests/output/sanity-$*/ansible_collections/fleetauth/ssh && \
+	cd tests/output/sanity-$*/ansible_collections/fleetauth/ssh && git init -q && git add -A && \
 	  PATH=$(call bin,$*):$$PATH ansible-test sanity --venv --python $$($(call bin,$*)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') --color no --truncate 0
 
 units: $(foreach c,$(CONTROLLERS),units-$(c))
