@@ -46,13 +46,18 @@ help:
 
 # ------------------------------------------------------------------ environments
 
-.venv/%/.stamp: tests/requirements/constraints-%.txt tests/requirements/dev.in
-	@echo "== creating .venv/$* (ansible-core $*, $(PYTHON_$*))"
-	@test -x "$(PYTHON_$*)" || { echo "no Python for ansible-core $*: set PYTHON_$*=/path/to/python"; exit 1; }
-	rm -rf .venv/$*
-	$(PYTHON_$*) -m venv .venv/$*
-	.venv/$*/bin/pip install -q --disable-pip-version-check -c tests/requirements/constraints-$*.txt "$(CORE_$*)" -r tests/requirements/dev.in
-	touch $@
+# A venv is (re)built only when its pinned constraints or dev.in differ from what
+# it was built with (content, not mtime: worktrees and fresh clones stay cheap).
+.venv/%/.stamp: FORCE
+	@if ! cat tests/requirements/constraints-$*.txt tests/requirements/dev.in | cmp -s - $@; then \
+	  echo "== creating .venv/$* (ansible-core $*, $(PYTHON_$*))"; \
+	  test -x "$(PYTHON_$*)" || { echo "no Python for ansible-core $*: set PYTHON_$*=/path/to/python"; exit 1; }; \
+	  rm -rf .venv/$* && $(PYTHON_$*) -m venv .venv/$* && \
+	  .venv/$*/bin/pip install -q --disable-pip-version-check -c tests/requirements/constraints-$*.txt "$(CORE_$*)" -r tests/requirements/dev.in && \
+	  cat tests/requirements/constraints-$*.txt tests/requirements/dev.in > $@; \
+	fi
+
+FORCE:
 
 venvs: $(foreach c,$(CONTROLLERS),.venv/$(c)/.stamp)
 
