@@ -554,31 +554,41 @@ def overlay_request(effective, settings):
     return merged
 
 
-def model_effective(tree, version):
-    """sshd -T-style values of the auth keywords computed from the tree alone (compiled-in defaults otherwise)."""
+def model_effective(tree, version, matches=None):
+    """sshd -T-style values of the auth keywords computed from the tree alone (compiled-in defaults otherwise).
+
+    *matches* selects Match blocks as in :meth:`ConfigTree.effective` (default: what ``sshd -T`` sees).
+    """
 
     def first(names, default):
-        occ = tree.effective(names)
-        return " ".join(occ.args).lower() if occ is not None and occ.args else default
+        occ = tree.effective(names, matches)
+        return " ".join(occ.args) if occ is not None and occ.args else default
 
+    def flag(names, default):
+        return first(names, default).lower()
+
+    grace = parse_time(first(["logingracetime"], "120"))
     out = {
-        "pubkeyauthentication": first(["pubkeyauthentication"], "yes"),
-        "passwordauthentication": first(["passwordauthentication"], "yes"),
-        "hostbasedauthentication": first(["hostbasedauthentication"], "no"),
-        "gssapiauthentication": first(["gssapiauthentication"], "no"),
-        "usepam": first(["usepam"], "no"),
+        "pubkeyauthentication": flag(["pubkeyauthentication"], "yes"),
+        "passwordauthentication": flag(["passwordauthentication"], "yes"),
+        "hostbasedauthentication": flag(["hostbasedauthentication"], "no"),
+        "gssapiauthentication": flag(["gssapiauthentication"], "no"),
+        "usepam": flag(["usepam"], "no"),
         "permitrootlogin": normalize_root(first(["permitrootlogin"], "prohibit-password")),
+        "permitemptypasswords": flag(["permitemptypasswords"], "no"),
+        "maxauthtries": str(_int(first(["maxauthtries"], "6"))),
+        "logingracetime": str(grace) if grace is not None else None,
+        "authenticationmethods": first(["authenticationmethods"], "any"),
     }
     if version >= (8, 7):
-        out["kbdinteractiveauthentication"] = first(["kbdinteractiveauthentication", "challengeresponseauthentication", "skeyauthentication"], "yes")
+        out["kbdinteractiveauthentication"] = flag(["kbdinteractiveauthentication", "challengeresponseauthentication", "skeyauthentication"], "yes")
     else:
-        cra = first(["challengeresponseauthentication"], "yes")
-        kia = first(["kbdinteractiveauthentication"], "no")
+        cra = flag(["challengeresponseauthentication"], "yes")
+        kia = flag(["kbdinteractiveauthentication"], "no")
+        out["challengeresponseauthentication"] = cra
         out["kbdinteractiveauthentication"] = "yes" if "yes" in (cra, kia) else "no"
-    occ = tree.effective(["authenticationmethods"])
-    out["authenticationmethods"] = " ".join(occ.args) if occ is not None and occ.args else "any"
     for key in LIST_KEYS:
-        out[key] = tree.effective_list([key])
+        out[key] = tree.effective_list([key], matches)
     return out
 
 
@@ -608,6 +618,7 @@ def map_paths(text, mapping):
     """Replace candidate copy paths in sshd's messages with the real ones."""
     if not text:
         return text
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     for copy in sorted(mapping, key=len, reverse=True):
         text = text.replace(copy, mapping[copy])
     return text

@@ -31,6 +31,7 @@ What it reproduces from openssh-portable's servconf.c (see FACTS.md):
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 
 SSHDIR = "/etc/ssh"
@@ -544,6 +545,89 @@ class ConfigTree:
             if occ.block is block and occ.keyword not in out:
                 out[occ.keyword] = occ
         return out
+
+
+# ---------------------------------------------------------------- Match evaluation
+
+
+def match_pattern(string, pattern):
+    """sshd's match_pattern(): ``*`` and ``?`` wildcards only."""
+    return fnmatch.fnmatchcase(string, pattern.replace("[", "[[]"))
+
+
+def match_pattern_list(string, patterns, lower=False):
+    """sshd's match_pattern_list(): 1 positive match, -1 negated match, 0 none."""
+    positive = False
+    for entry in patterns.split(","):
+        negated = entry.startswith("!")
+        pattern = entry[1:] if negated else entry
+        if lower:
+            pattern = pattern.lower()
+        if match_pattern(string, pattern):
+            if negated:
+                return -1
+            positive = True
+    return 1 if positive else 0
+
+
+def addr_match_list(addr, patterns):
+    """sshd's addr_match_list() for one address: 1 match, -1 negated match, 0 none."""
+    try:
+        address = ipaddress.ip_address(addr)
+    except ValueError:
+        return 0
+    positive = False
+    for entry in patterns.split(","):
+        negated = entry.startswith("!")
+        pattern = entry[1:] if negated else entry
+        if "/" in pattern:
+            try:
+                hit = address in ipaddress.ip_network(pattern, strict=False)
+            except ValueError:
+                hit = False
+        else:
+            hit = match_pattern(addr, pattern)
+        if hit:
+            if negated:
+                return -1
+            positive = True
+    return 1 if positive else 0
+
+
+def context_matcher(context):
+    """A ``matches(block)`` for :meth:`ConfigTree.effective` from a ``-C``-style dict (user, host, addr, laddr, lport, rdomain).
+
+    Like sshd in test mode, a criterion whose field is missing does not
+    match; ``Group`` (needs the user database) never matches here.
+    """
+
+    def matches(block):
+        if block.is_all:
+            return True
+        args = block.args
+        if not args or len(args) % 2:
+            return False
+        for name, value in zip(args[0::2], args[1::2]):
+            attr = name.lower()
+            if attr == "user":
+                ok = "user" in context and match_pattern_list(context["user"], value) == 1
+            elif attr == "host":
+                ok = "host" in context and match_pattern_list(context["host"].lower(), value, lower=True) == 1
+            elif attr == "address":
+                ok = "addr" in context and addr_match_list(context["addr"], value) == 1
+            elif attr == "localaddress":
+                ok = "laddr" in context and addr_match_list(context["laddr"], value) == 1
+            elif attr == "localport":
+                ok = "lport" in context and str(context["lport"]) == value
+            elif attr == "rdomain":
+                ok = "rdomain" in context and match_pattern_list(context["rdomain"], value) == 1
+            else:
+                ok = False
+            if not ok:
+                return False
+        return True
+
+    return matches
 
 
 # ---------------------------------------------------------------- Include targets

@@ -421,7 +421,7 @@ _ROOT = {"type": "str", "choices": ["yes", "prohibit-password", "without-passwor
 _LIST = {"type": "list", "elements": "str"}
 _MATCH_SETTINGS = {
     "pubkey": _METHOD,
-    "password": _METHOD,
+    "password": dict(_METHOD, no_log=False),
     "kbdint": _METHOD,
     "hostbased": _METHOD,
     "authentication_methods": {"type": "raw"},
