@@ -252,10 +252,14 @@ class ConfigFile:
         line = self.lines[index]
         return self.data[line.start : line.end]
 
+    def raw_text(self, index):
+        """The line as written (comments included, which sshd before 8.7 drops), stripped."""
+        return _decode(self.segment(index)).strip(WHITESPACE + "\f")
+
     def region(self):
         """``(begin, end)`` logical indexes of the managed Match region, or None; ConfigError if damaged."""
-        begins = [ln.index for ln in self.lines if ln.text.strip().startswith(_REGION_BEGIN_PREFIX)]
-        ends = [ln.index for ln in self.lines if ln.text.strip().startswith(_REGION_END_PREFIX)]
+        begins = [ln.index for ln in self.lines if self.raw_text(ln.index).startswith(_REGION_BEGIN_PREFIX)]
+        ends = [ln.index for ln in self.lines if self.raw_text(ln.index).startswith(_REGION_END_PREFIX)]
         if not begins and not ends:
             return None
         if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
@@ -898,7 +902,7 @@ def plan_changes(tree, target, mode, settings, blocks=None, conflicts="comment",
     if blocks is not None:
         wanted = _region_lines(blocks)
         if region is not None:
-            current = [target_file.lines[i].text.strip(WHITESPACE + "\f") for i in range(region[0], region[1] + 1)]
+            current = [target_file.raw_text(i) for i in range(region[0], region[1] + 1)]
             if current != [line.strip() for line in wanted]:
                 for idx in range(region[0], region[1] + 1):
                     ed.delete(idx)

@@ -438,9 +438,9 @@ _MATCH_SETTINGS = {
 }
 
 
-def main():
-    argument_spec = dict(_MATCH_SETTINGS)
-    argument_spec.update(
+def argument_spec():
+    spec = dict(_MATCH_SETTINGS)
+    spec.update(
         use_pam={"type": "bool"},
         login_grace_time={"type": "str"},
         strict_modes={"type": "bool"},
@@ -462,7 +462,11 @@ def main():
         validate={"type": "bool", "default": True},
         force={"type": "bool", "default": False},
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     run_module(module)
 
 
