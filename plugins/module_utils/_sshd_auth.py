@@ -284,11 +284,12 @@ class Request:
 
 
 def _check_criteria(index, criteria):
-    text = " ".join(str(criteria or "").split())
+    raw = str(criteria or "")
+    if re.search(r"[\"'#\\\x00-\x08\x0a-\x1f\x7f]", raw):
+        raise AuthError("match[%d].criteria %r may not contain quotes, '#', backslashes or control characters" % (index, criteria))
+    text = " ".join(raw.split())
     if not text:
         raise AuthError("match[%d].criteria is empty; give sshd Match criteria such as 'User deploy' or 'Address 10.0.0.0/8'" % index)
-    if re.search(r"[\"'#\\\x00-\x1f\x7f]", text):
-        raise AuthError("match[%d].criteria %r may not contain quotes, '#', backslashes or control characters" % (index, criteria))
     return text
 
 

@@ -95,7 +95,7 @@ def main() -> int:
         report["whoami"] = out
         print(json.dumps(report))
         return 0 if report["ok"] else 2
-    except Exception as exc:  # noqa: BLE001  any other failure is reported, not raised
+    except Exception as exc:
         report["error"] = "%s: %s" % (type(exc).__name__, exc)
         print(json.dumps(report))
         return 2

@@ -12,7 +12,6 @@ import pytest
 
 from ansible_collections.fleetauth.ssh.plugins.module_utils import _sshd_auth as auth
 from ansible_collections.fleetauth.ssh.plugins.module_utils import _sshd_config as sc
-
 from ansible_collections.fleetauth.ssh.tests.unit.plugins.module_utils.sshd_fixtures import FIXTURES, MemFS, fixture_fs, fixture_names
 
 VERSIONS = {"8.4": (8, 4), "9.2": (9, 2), "10.0": (10, 0)}

@@ -127,7 +127,7 @@ def test_add_include_when_main_has_none():
         plan_for(fs, {"password": "disabled"}, destination="drop_in")
     plan = plan_for(fs, {"password": "disabled"}, add_include=True)[2]
     assert plan.target == DROP_IN
-    first = [line for line in text(plan.contents[MAIN]).splitlines() if not line.startswith("#")][0]
+    first = next(line for line in text(plan.contents[MAIN]).splitlines() if not line.startswith("#"))
     assert first == "Include /etc/ssh/sshd_config.d/*.conf"
     assert b"\r\nInclude /etc/ssh/sshd_config.d/*.conf\r\n" in plan.contents[MAIN]
     new = load(apply(fs, plan))
