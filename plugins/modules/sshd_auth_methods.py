@@ -223,7 +223,7 @@ options:
       - Where the settings go. V(auto) uses the managed drop-in when the main file has a global C(Include) that reads it
         and sets none of the asked keywords before that C(Include) (or when the drop-in already exists), else the main file.
       - V(drop_in) always uses the drop-in (with O(add_include) when the main file has no such C(Include)).
-      - V(main) edits the main file: the first global line of each keyword is changed in place, missing ones are added
+      - V(main) edits the main file. The first global line of each keyword is changed in place, missing ones are added
         before the first directive.
     type: str
     choices: [auto, drop_in, main]
@@ -308,7 +308,7 @@ seealso:
     description: The keywords this module writes.
     link: https://man.openbsd.org/sshd_config
 author:
-  - fleetauth.ssh contributors
+  - fleetauth.ssh contributors (@fleetauth)
 """
 
 EXAMPLES = r"""

@@ -4,11 +4,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Try one real SSH login with paramiko and report what happened as JSON.
 
-    SAM_SECRET=... login.py --port 22201 --user pwonly --method password --known-hosts FILE
+    login.py --port 22201 --user pwonly --method password --known-hosts FILE < secret
     login.py --port 22201 --user admin --method publickey --key FILE --known-hosts FILE
 
---method password | keyboard-interactive | publickey. The password comes from
-the SAM_SECRET environment variable only (never argv, never printed). For
+--method password | keyboard-interactive | publickey. The password is the
+first line of standard input (never argv or environment, never printed). For
 keyboard-interactive, a prompt is answered with it only when its last line
 asks for a password; any other prompt fails the login (fail closed); a round
 without prompts gets an empty answer. Exit 0 when the login succeeded and a
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import sys
 
@@ -38,7 +37,7 @@ def main() -> int:
     parser.add_argument("--known-hosts", required=True)
     parser.add_argument("--timeout", type=float, default=15)
     args = parser.parse_args()
-    secret = os.environ.get("SAM_SECRET", "")
+    secret = sys.stdin.readline().rstrip("\n") if args.method != "publickey" else ""
     report = {"ok": False, "method": args.method, "refused": False, "allowed": None, "prompts": [], "error": None}
 
     def answer(_title, _instructions, prompts):
@@ -85,6 +84,11 @@ def main() -> int:
         except paramiko.AuthenticationException as exc:
             report["refused"] = True
             report["error"] = "Permission denied (%s)" % exc
+            print(json.dumps(report))
+            return 1
+        if not transport.is_authenticated():
+            report["refused"] = True
+            report["error"] = "partial success only: the server asks for more methods"
             print(json.dumps(report))
             return 1
         channel = transport.open_session(timeout=args.timeout)

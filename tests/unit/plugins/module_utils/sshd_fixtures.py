@@ -34,17 +34,34 @@ class MemFS:
         self.files.update(contents)
 
 
-def fixture_fs(name):
-    """A MemFS holding fixture *name* (its etc/ssh tree) at /etc/ssh."""
+CRLF_SUFFIX = ".crlf"
+
+
+def fixture_files(name):
+    """``{absolute path: bytes}`` of fixture *name* (its etc/ssh tree) at /etc/ssh.
+
+    A file stored as ``X.crlf`` (the repository keeps LF line endings) becomes
+    ``X`` with CRLF line endings.
+    """
     root = os.path.join(FIXTURES, name)
     files = {}
     for dirpath, _dirs, names in os.walk(os.path.join(root, "etc")):
         for fname in names:
             full = os.path.join(dirpath, fname)
             with open(full, "rb") as handle:
-                files["/" + os.path.relpath(full, root)] = handle.read()
-    return MemFS(files)
+                data = handle.read()
+            path = "/" + os.path.relpath(full, root)
+            if path.endswith(CRLF_SUFFIX):
+                path = path[: -len(CRLF_SUFFIX)]
+                data = data.replace(b"\n", b"\r\n")
+            files[path] = data
+    return files
+
+
+def fixture_fs(name):
+    """A MemFS holding fixture *name* at /etc/ssh."""
+    return MemFS(fixture_files(name))
 
 
 def fixture_names():
-    return sorted(d for d in os.listdir(FIXTURES) if os.path.isfile(os.path.join(FIXTURES, d, "etc", "ssh", "sshd_config")))
+    return sorted(d for d in os.listdir(FIXTURES) if os.path.isdir(os.path.join(FIXTURES, d, "etc", "ssh")))
