@@ -412,9 +412,9 @@ diff:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetauth.ssh.plugins.module_utils._sshd_auth import run_module  # noqa: E402
+from ansible_collections.fleetauth.ssh.plugins.module_utils._sshd_auth import run_module
 
 _METHOD = {"type": "str", "choices": ["enabled", "disabled"]}
 _ROOT = {"type": "str", "choices": ["yes", "prohibit-password", "without-password", "forced-commands-only", "no"]}
