@@ -22,7 +22,7 @@ import posixpath
 import pwd
 import re
 
-from ._atomic import AtomicWriteError, PathMissing, open_dir_nofollow, private_tempdir, read_bytes
+from ._atomic import AtomicWriteError, PathMissing, SymlinkRefused, open_dir_nofollow, private_tempdir, read_bytes
 from ._changes import ChangeSet
 from ._sshd_config import (
     SSHDIR,
@@ -628,8 +628,30 @@ def map_paths(text, mapping):
 # ---------------------------------------------------------------- host facts (I/O)
 
 
+SERVICE_OPTION_FILES = ("/etc/default/ssh", "/etc/sysconfig/sshd")
+
+
 def read_config(path):
-    return read_bytes(path, max_bytes=MAX_FILE_BYTES)
+    try:
+        return read_bytes(path, max_bytes=MAX_FILE_BYTES)
+    except SymlinkRefused as exc:
+        raise SymlinkRefused(
+            "%s. sshd would follow it, but this module does not follow symbolic links as root (the target could be any file); "
+            "replace the link with a copy of the file it points to, or remove it" % exc
+        ) from None
+
+
+def command_line_overrides(texts, names):
+    """``[(file, keyword)]`` for ``-o Keyword=...`` options in service option files that set one of *names*."""
+    found = []
+    for path, text in texts:
+        for line in text.splitlines():
+            if line.lstrip().startswith("#"):
+                continue
+            for match in re.finditer(r"-o\s*['\"]?([A-Za-z]+)\s*[= ]", line):
+                if match.group(1).lower() in names:
+                    found.append((path, match.group(1)))
+    return found
 
 
 def list_dir(path):
@@ -788,6 +810,7 @@ class SshdAuthMethods:
         )
         if note:
             self.warn(note)
+        self._warn_command_line(request.names)
         plan = plan_changes(tree, target, mode, request.settings, request.blocks, params["conflicts"], include_line)
         if plan.conflicts and params["conflicts"] == "fail":
             lines = ["%s: %s (%s)" % (c.occurrence.where(), c.occurrence.text(), c.reason) for c in plan.conflicts]
@@ -895,6 +918,21 @@ class SshdAuthMethods:
         for note in self.runtime.notes:
             self.warn(note)
         return after_full, login_before, login_after
+
+    def _warn_command_line(self, names):
+        texts = []
+        for path in SERVICE_OPTION_FILES:
+            try:
+                data = self.read(path)
+            except AtomicWriteError:
+                continue
+            if data:
+                texts.append((path, data.decode("utf-8", "replace")))
+        for path, keyword in command_line_overrides(texts, names):
+            self.warn(
+                "%s passes -o %s on sshd's command line, which wins over every configuration file and is not shown by sshd -T; "
+                "remove it there for this module's setting to take effect" % (path, keyword)
+            )
 
     def _refuse(self, problems):
         if not problems:

@@ -197,6 +197,15 @@ def test_map_paths_and_crlf():
     ) == ("/etc/ssh/a.conf line 3: bad\n/etc/ssh/sshd_config: terminating")
 
 
+def test_command_line_overrides():
+    texts = [
+        ("/etc/default/ssh", 'SSHD_OPTS="-p 2222 -o PasswordAuthentication=yes -oUsePAM=no"\n# SSHD_OPTS="-o PubkeyAuthentication=no"\n'),
+        ("/etc/sysconfig/sshd", "OPTIONS='-o \"ListenAddress 10.0.0.1\"'\n"),
+    ]
+    names = {"passwordauthentication", "usepam", "pubkeyauthentication"}
+    assert auth.command_line_overrides(texts, names) == [("/etc/default/ssh", "PasswordAuthentication"), ("/etc/default/ssh", "UsePAM")]
+
+
 def test_detect_login_user_prefers_sudo_user():
     assert auth.detect_login_user({"SUDO_USER": "admin"}) == ("admin", "SUDO_USER")
 
@@ -393,7 +402,7 @@ def test_file_changed_meanwhile_is_not_overwritten(host):
 def test_symlinked_drop_in_is_refused(host):
     os.symlink("/etc/passwd", str(host / "sshd_config.d" / "70-link.conf"))
     before = snapshot(host.parent.parent)
-    with pytest.raises(auth.AtomicWriteError, match="symbolic link"):
+    with pytest.raises(auth.AtomicWriteError, match=r"70-link\.conf: it is a symbolic link\. sshd would follow it.*replace the link"):
         run(host, {"password": "disabled"})
     assert snapshot(host.parent.parent) == before
 
