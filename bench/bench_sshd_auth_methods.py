@@ -10,9 +10,11 @@ Boots a one-host lab (or uses --lab NAME, which is then left up), applies
 measures, as medians over --runs repetitions (alternating the two sides):
 
 1. on the host itself (one ``lab.py exec`` running a timing loop inside the
-   host, so no connection or exec overhead is counted): ``sshd -T`` versus
-   the module's own AnsiballZ payload (Python start-up, reading the tree,
-   ``sshd -V`` and ``sshd -T``, planning) run by ``python3``;
+   host, so no connection or exec overhead is counted): a bare ``sshd -T``,
+   the AnsiballZ payload of ``ansible.builtin.command sshd -T`` (what any
+   Ansible module pays to start, plus sshd -T), and this module's AnsiballZ
+   payload (the same start-up, reading the tree, ``sshd -V`` and ``sshd -T``,
+   planning), each run by ``python3``;
 2. end to end from the controller: ``ansible -b -m
    fleetauth.ssh.sshd_auth_methods -a password=disabled`` versus ``ansible -b
    -m ansible.builtin.command -a 'sshd -T'`` (same Ansible, SSH and become
@@ -48,7 +50,7 @@ MODULE_ARGS = "password=disabled"
 
 IN_HOST = r"""
 import json, statistics, subprocess, sys, time
-runs, payload = int(sys.argv[1]), sys.argv[2]
+runs, payload, command = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 def once(cmd):
     start = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -56,18 +58,16 @@ def once(cmd):
     if proc.returncode != 0:
         raise SystemExit("%s failed: %s" % (cmd, proc.stderr.decode()[-300:]))
     return took, proc.stdout
-sshd, module = [], []
+times = {"sshd_T": [], "command_payload": [], "module": []}
+cmds = [("sshd_T", ["/usr/sbin/sshd", "-T"]), ("command_payload", ["/usr/bin/python3", command]), ("module", ["/usr/bin/python3", payload])]
 for i in range(runs):
-    order = [("sshd", ["/usr/sbin/sshd", "-T"]), ("module", ["/usr/bin/python3", payload])]
-    for name, cmd in (order if i % 2 == 0 else order[::-1]):
+    for name, cmd in (cmds if i % 2 == 0 else cmds[::-1]):
         took, out = once(cmd)
         if name == "module":
             result = json.loads(out.decode().strip().splitlines()[-1])
             assert result.get("changed") is False, result
-            module.append(took)
-        else:
-            sshd.append(took)
-print(json.dumps({"sshd_T": statistics.median(sshd), "module": statistics.median(module)}))
+        times[name].append(took)
+print(json.dumps({name: statistics.median(values) for name, values in times.items()}))
 """
 
 
@@ -118,40 +118,28 @@ def main():
             "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "admin@127.0.0.1", "sudo", "-n", "/usr/sbin/sshd", "-T",
         ]  # fmt: skip
 
-        # One applying run, then keep the payload of a no-change run.
+        # One applying run, then keep the payloads of a no-change run and of `command sshd -T`.
         timed(module)
         root = hostvars["lab_root"]
-        for old in glob.glob(os.path.join(root, "home", "admin", ".ansible", "tmp", "*")):
-            shutil.rmtree(old, ignore_errors=True)
-        keep = dict(ENV, ANSIBLE_KEEP_REMOTE_FILES="1")
-        out = subprocess.run(module, capture_output=True, text=True, env=keep, check=True).stdout
-        if '"changed": false' not in out:
-            raise SystemExit("the module run is not a no-change run:\n" + out[-2000:])
-        payloads = glob.glob(os.path.join(root, "home", "admin", ".ansible", "tmp", "*", "AnsiballZ_sshd_auth_methods.py"))
-        if not payloads:
-            raise SystemExit("no AnsiballZ payload kept under %s" % root)
         dest = os.path.join(root, "root", "fleetauth-bench")
         os.makedirs(dest, exist_ok=True)
-        shutil.copy(payloads[0], os.path.join(dest, "AnsiballZ_sshd_auth_methods.py"))
+        for cmd, name in ((module, "AnsiballZ_sshd_auth_methods.py"), (command, "AnsiballZ_command.py")):
+            for old in glob.glob(os.path.join(root, "home", "admin", ".ansible", "tmp", "*")):
+                shutil.rmtree(old, ignore_errors=True)
+            out = subprocess.run(cmd, capture_output=True, text=True, env=dict(ENV, ANSIBLE_KEEP_REMOTE_FILES="1"), check=True).stdout
+            if name == "AnsiballZ_sshd_auth_methods.py" and '"changed": false' not in out:
+                raise SystemExit("the module run is not a no-change run:\n" + out[-2000:])
+            payloads = glob.glob(os.path.join(root, "home", "admin", ".ansible", "tmp", "*", name))
+            if not payloads:
+                raise SystemExit("no %s kept under %s" % (name, root))
+            shutil.copy(payloads[0], os.path.join(dest, name))
         for old in glob.glob(os.path.join(root, "home", "admin", ".ansible", "tmp", "*")):
             shutil.rmtree(old, ignore_errors=True)
 
         # 1. inside the host
         proc = run(
-            [
-                *LAB,
-                "exec",
-                "--name",
-                lab,
-                "--host",
-                host,
-                "--",
-                "python3",
-                "-c",
-                IN_HOST,
-                str(args.runs),
-                "/root/fleetauth-bench/AnsiballZ_sshd_auth_methods.py",
-            ]
+            [*LAB, "exec", "--name", lab, "--host", host, "--", "python3", "-c", IN_HOST, str(args.runs)]
+            + ["/root/fleetauth-bench/AnsiballZ_sshd_auth_methods.py", "/root/fleetauth-bench/AnsiballZ_command.py"]
         )
         in_host = json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -173,15 +161,25 @@ def main():
             "runs": args.runs,
             "module_args": MODULE_ARGS,
             "in_host_median_s": in_host,
+            "in_host_ratio_module_over_command_payload": in_host["module"] / in_host["command_payload"],
             "in_host_ratio_module_over_sshd_T": in_host["module"] / in_host["sshd_T"],
+            "in_host_module_cost_beyond_command_payload_s": in_host["module"] - in_host["command_payload"],
             "end_to_end_median_s": e2e,
             "end_to_end_ratio_module_over_command_sshd_T": e2e["ansible_module"] / e2e["ansible_command_sshd_T"],
             "end_to_end_ratio_module_over_bare_ssh_sshd_T": e2e["ansible_module"] / e2e["ssh_sudo_sshd_T"],
         }
         print("sshd_auth_methods no-change run, %s (OpenSSH %s), medians of %d runs" % (result["suite"], result["openssh"], args.runs))
         print(
-            "  on the host:  sshd -T %.3f s   module payload %.3f s   ratio %.2f"
-            % (in_host["sshd_T"], in_host["module"], result["in_host_ratio_module_over_sshd_T"])
+            "  on the host:  sshd -T %.3f s   command 'sshd -T' payload %.3f s   sshd_auth_methods payload %.3f s"
+            % (in_host["sshd_T"], in_host["command_payload"], in_host["module"])
+        )
+        print(
+            "                module / command payload %.2f (+%.3f s)   module / bare sshd -T %.1f"
+            % (
+                result["in_host_ratio_module_over_command_payload"],
+                result["in_host_module_cost_beyond_command_payload_s"],
+                result["in_host_ratio_module_over_sshd_T"],
+            )
         )
         print(
             "  end to end:   ansible -m command 'sshd -T' %.3f s   ansible -m sshd_auth_methods %.3f s   ratio %.2f"
