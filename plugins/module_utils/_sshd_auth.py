@@ -975,4 +975,6 @@ def run_module(module):
         result = SshdAuthMethods(module).run()
     except (AuthError, ConfigError, SshdError, AtomicWriteError) as exc:
         module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(msg="%s%s: %s; nothing was changed" % (exc.strerror or type(exc).__name__, " (%s)" % exc.filename if exc.filename else "", exc))
     module.exit_json(**result)
