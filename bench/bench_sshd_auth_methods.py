@@ -96,7 +96,7 @@ def inventory_facts(lab):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--suite", default="bookworm")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--lab", help="use this running lab (left up)")
