@@ -810,6 +810,10 @@ class SshdAuthMethods:
         )
         if note:
             self.warn(note)
+        if mode == "drop_in" and target not in tree.files:
+            existing = self.read(target)
+            if existing is not None:
+                tree.adopt(target, existing)
         self._warn_command_line(request.names)
         plan = plan_changes(tree, target, mode, request.settings, request.blocks, params["conflicts"], include_line)
         if plan.conflicts and params["conflicts"] == "fail":

@@ -468,6 +468,15 @@ class ConfigTree:
                 if child is not None:
                     self._walk(child, current, depth + 1, read, listdir)
 
+    def adopt(self, path, data):
+        """Add a file sshd does not read yet (a drop-in about to be included) so it can be edited in place."""
+        if path in self.files:
+            return self.files[path]
+        cfile = ConfigFile(path, data, self.legacy)
+        self.files[path] = cfile
+        self._walk(cfile, (), 1, lambda _p: None, lambda _p: None)
+        return cfile
+
     # -- queries
 
     @property

@@ -419,6 +419,19 @@ def test_add_include_creates_directory_only_when_applying(tmp_path):
     assert not run(etc, {"pubkey": "enabled", "add_include": True})[0]["changed"]
 
 
+def test_add_include_edits_a_drop_in_that_exists_but_is_not_read_yet(tmp_path):
+    etc = tmp_path / "etc" / "ssh"
+    (etc / "sshd_config.d").mkdir(parents=True)
+    (etc / "sshd_config").write_bytes(b"PasswordAuthentication yes\nUsePAM yes\n")
+    (etc / "sshd_config.d" / "00-fleetauth.conf").write_bytes(b"# left from before\nPasswordAuthentication yes\nMaxAuthTries 3\n")
+    result, _m, _r = run(etc, {"password": "disabled", "add_include": True})
+    assert result["changed"]
+    assert (etc / "sshd_config.d" / "00-fleetauth.conf").read_bytes() == b"# left from before\nPasswordAuthentication no\nMaxAuthTries 3\n"
+    main = b"Include %s/sshd_config.d/*.conf\n# fleetauth.ssh conflict: PasswordAuthentication yes\nUsePAM yes\n" % str(etc).encode()
+    assert (etc / "sshd_config").read_bytes() == main
+    assert not run(etc, {"password": "disabled", "add_include": True})[0]["changed"]
+
+
 def test_validate_false_skips_sshd_but_keeps_the_guard(host):
     runtime = ModelSshd(str(host))
     result, module, _r = run(host, {"kbdint": "enabled", "validate": False}, runtime=runtime)
