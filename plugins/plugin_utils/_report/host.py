@@ -19,6 +19,7 @@ them better (pam_kbdint, authorized_key_audit) hands its result to
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 
@@ -190,6 +191,9 @@ def sshd_section(sshd_T, sshd_T_fallback=None, contexts=None, match_scan=None, c
     for raw in contexts or ():
         if not isinstance(raw, Mapping):
             raise ReportError("each context result must be a mapping with name, criteria, spec and the sshd -T -C result")
+        if isinstance(raw.get("item"), Mapping):
+            # One result of the looped `sshd -T -C` task: the context is its item.
+            raw = dict(raw["item"], result=raw)
         entry = {
             "name": str(raw.get("name") or raw.get("spec") or ""),
             "criteria": plain(raw.get("criteria") or {}),
@@ -480,7 +484,21 @@ def _pam_from(raw):
         section.setdefault("status", "collected")
         section.setdefault("source", "module")
         return section
+    path = str(raw.get("pam_file") or "/etc/pam.d/sshd")
+    slurped = raw.get("pam_slurp")
+    if isinstance(slurped, Mapping) and not slurped.get("skipped"):
+        # ansible.builtin.slurp's result: base64 content, or a message ("file not found: ...").
+        if slurped.get("content") is not None:
+            try:
+                text = base64.b64decode(str(slurped["content"])).decode("utf-8", "replace")
+            except (ValueError, TypeError) as exc:
+                return pam_section(None, path, "cannot decode the content read from %s: %s" % (path, exc))
+            return pam_section(text, path)
+        message = str(slurped.get("msg") or "could not read %s" % path)
+        if "not found" in message.lower() or "no such file" in message.lower():
+            return pam_section(None, path)
+        return pam_section(None, path, message)
     if "pam_text" not in raw and "pam_error" not in raw:
-        return {"status": "not_collected", "source": "pam_file_scan", "file": raw.get("pam_file") or "/etc/pam.d/sshd"}
+        return {"status": "not_collected", "source": "pam_file_scan", "file": path}
     text = raw.get("pam_text")
-    return pam_section(None if text is None else str(text), str(raw.get("pam_file") or "/etc/pam.d/sshd"), raw.get("pam_error"))
+    return pam_section(None if text is None else str(text), path, raw.get("pam_error"))

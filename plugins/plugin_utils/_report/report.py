@@ -24,10 +24,10 @@ def natural_key(name):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def _missing_host(name, reason):
+def _missing_host(name, reason, status="missing"):
     return {
         "name": name,
-        "status": "missing",
+        "status": status,
         "error": reason,
         "openssh": {"version": None, "major": None, "minor": None, "banner": None},
         "sshd": {"effective": None, "auth": None, "error": None, "notes": [], "contexts": [], "match_blocks": None},
@@ -60,6 +60,9 @@ def _host_list(hosts, expected):
         doc = {key: value for key, value in plain(doc).items() if key not in DERIVED_HOST_KEYS}
         if doc.get("status") not in HOST_STATUSES:
             raise ReportError("fleet_report: host %s has status %r; expected one of %s" % (doc["name"], doc.get("status"), ", ".join(HOST_STATUSES)))
+        # A partial document (e.g. only name, status and error) gets the empty sections a full one has.
+        for key, value in _missing_host(doc["name"], None, doc["status"]).items():
+            doc.setdefault(key, value)
         if doc["name"] in by_name:
             raise ReportError("fleet_report: host %s appears twice" % doc["name"])
         by_name[doc["name"]] = doc
