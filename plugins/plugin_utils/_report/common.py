@@ -64,9 +64,11 @@ def clip(text, limit=MAX_TEXT):
     if text is None:
         return None
     text = str(text)
-    if len(text) > limit:
-        return text[: limit - 20] + " ... [%d chars cut]" % (len(text) - limit + 20)
-    return text
+    if len(text) <= limit:
+        return text
+    marker = " ... [%d chars cut]" % len(text)
+    keep = max(0, limit - len(marker))
+    return text[:keep] + " ... [%d chars cut]" % (len(text) - keep)
 
 
 def short_json(value, limit=200):

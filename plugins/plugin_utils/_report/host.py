@@ -65,6 +65,7 @@ def normalize_contexts(contexts):
         if unknown:
             problems.append("%s: unknown key(s) %s (allowed: name, %s)" % (label, ", ".join(unknown), ", ".join(CONTEXT_FIELDS)))
         criteria = {}
+        invalid = False
         for field in CONTEXT_FIELDS:
             value = raw.get(field)
             if value is None or value == "":
@@ -72,16 +73,16 @@ def normalize_contexts(contexts):
             value = str(value)
             if not _SPEC_VALUE.match(value):
                 problems.append("%s: %s=%r must be one word without commas or spaces (sshd -T -C syntax)" % (label, field, value))
+                invalid = True
                 continue
             criteria[field] = value
-        if not criteria and not unknown:
+        if not criteria and not unknown and not invalid:
             problems.append("%s: give at least one of %s" % (label, ", ".join(CONTEXT_FIELDS)))
         spec = ",".join("%s=%s" % (field, criteria[field]) for field in CONTEXT_FIELDS if field in criteria)
-        name = raw.get("name") or spec
-        name = str(name)
+        name = str(raw.get("name") or spec)
         if raw.get("name") and not CONTEXT_NAME.match(name):
             problems.append("%s: name %r must be 1-64 characters: letters, digits, space, _ . : @ / -" % (label, name))
-        if name in names:
+        if name and name in names:
             problems.append("%s: name %r is used twice; give each context its own name" % (label, name))
         names.add(name)
         result.append({"name": name, "criteria": criteria, "spec": spec})
