@@ -55,12 +55,12 @@ def normalize_contexts(contexts):
     problems = []
     result = []
     names = set()
-    for index, raw in enumerate(contexts):
+    for index, item in enumerate(contexts):
         label = "audit_contexts[%d]" % index
-        if not isinstance(raw, Mapping):
-            problems.append("%s: expected a mapping with some of %s, got %s" % (label, ", ".join(CONTEXT_FIELDS), type(raw).__name__))
+        if not isinstance(item, Mapping):
+            problems.append("%s: expected a mapping with some of %s, got %s" % (label, ", ".join(CONTEXT_FIELDS), type(item).__name__))
             continue
-        raw = plain(raw)
+        raw = plain(item)
         unknown = sorted(set(raw) - set(CONTEXT_FIELDS) - {"name"})
         if unknown:
             problems.append("%s: unknown key(s) %s (allowed: name, %s)" % (label, ", ".join(unknown), ", ".join(CONTEXT_FIELDS)))
@@ -189,12 +189,11 @@ def sshd_section(sshd_T, sshd_T_fallback=None, contexts=None, match_scan=None, c
         section["effective"] = None
     section["auth"] = auth_summary(section["effective"])
 
-    for raw in contexts or ():
-        if not isinstance(raw, Mapping):
+    for item in contexts or ():
+        if not isinstance(item, Mapping):
             raise ReportError("each context result must be a mapping with name, criteria, spec and the sshd -T -C result")
-        if isinstance(raw.get("item"), Mapping):
-            # One result of the looped `sshd -T -C` task: the context is its item.
-            raw = dict(raw["item"], result=raw)
+        # One result of the looped `sshd -T -C` task carries its context as `item`.
+        raw = dict(item["item"], result=item) if isinstance(item.get("item"), Mapping) else item
         entry = {
             "name": str(raw.get("name") or raw.get("spec") or ""),
             "criteria": plain(raw.get("criteria") or {}),

@@ -57,7 +57,10 @@ IF_NULL = ("fail", "na", "error")
 
 
 def missing_library_message():
-    return "fleetauth.ssh policy evaluation needs the Python library 'jmespath' on the controller (pip install jmespath; it is in the collection's requirements.txt)"
+    return (
+        "fleetauth.ssh policy evaluation needs the Python library 'jmespath' on the controller "
+        "(pip install jmespath; it is in the collection's requirements.txt)"
+    )
 
 
 def require_jmespath():
@@ -76,7 +79,7 @@ def _compile(expression):
         compiled = jmespath.compile(expression)
     except JMESPathError as exc:
         return None, _describe(exc)
-    except Exception as exc:  # noqa: BLE001 - a policy must never crash the run
+    except Exception as exc:
         return None, "%s: %s" % (type(exc).__name__, _one_line(exc))
     problem = _check_functions(compiled.parsed)
     if problem:
@@ -160,12 +163,12 @@ def normalize_policies(data):
     problems = []
     result = []
     seen = {}
-    for index, raw in enumerate(policy_list(data)):
-        label = _label(index, raw)
-        if not isinstance(raw, Mapping):
-            problems.append("%s: expected a mapping with %s, got %s" % (label, ", ".join(REQUIRED_KEYS), type(raw).__name__))
+    for index, item in enumerate(policy_list(data)):
+        label = _label(index, item)
+        if not isinstance(item, Mapping):
+            problems.append("%s: expected a mapping with %s, got %s" % (label, ", ".join(REQUIRED_KEYS), type(item).__name__))
             continue
-        raw = plain(raw)
+        raw = plain(item)
         unknown = sorted(set(raw) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS) - set(DERIVED_KEYS))
         if unknown:
             problems.append("%s: unknown key(s) %s (allowed: %s)" % (label, ", ".join(unknown), ", ".join(REQUIRED_KEYS + OPTIONAL_KEYS)))
@@ -227,7 +230,7 @@ def _search(policy, key, document):
         return compiled.search(document)
     except JMESPathError as exc:
         raise _PolicyFault("%s `%s` failed: %s" % (key, policy[key], _one_line(exc))) from None
-    except Exception as exc:  # noqa: BLE001 - e.g. jmespath raises TypeError comparing a string with a number
+    except Exception as exc:
         raise _PolicyFault("%s `%s` failed: %s: %s" % (key, policy[key], type(exc).__name__, _one_line(exc))) from None
 
 
@@ -273,7 +276,8 @@ def evaluate_policy(policy, document):
     return _result(
         policy,
         "error",
-        "policy %r: expression must give true or false, but gave %s %s; compare explicitly, e.g. `... == 'no'`" % (policy["id"], _json_type(value), short_json(value)),
+        "policy %r: expression must give true or false, but gave %s %s; compare explicitly, e.g. `... == 'no'`"
+        % (policy["id"], _json_type(value), short_json(value)),
         evidence,
     )
 

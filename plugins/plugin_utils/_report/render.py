@@ -35,7 +35,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src '%(script_hash)s'; style-src '%(style_hash)s'; img-src data:; base-uri 'none'; form-action 'none'">
+<meta http-equiv="Content-Security-Policy" content="%(csp)s">
 <meta name="generator" content="fleetauth.ssh audit report">
 <title>SSH authentication audit</title>
 <link rel="icon" href="data:,">
@@ -70,10 +70,14 @@ def render_html(report):
     """The HTML page (a str) for a fleet report (from :func:`report.build_report`)."""
     style = _asset("report.css")
     script = _asset("report.js")
-    return _TEMPLATE % {
-        "style": style,
-        "script": script,
-        "style_hash": _csp_hash(style),
-        "script_hash": _csp_hash(script),
-        "data": json_for_html(report),
-    }
+    csp = "; ".join(
+        (
+            "default-src 'none'",
+            "script-src '%s'" % _csp_hash(script),
+            "style-src '%s'" % _csp_hash(style),
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )
+    return _TEMPLATE % {"csp": csp, "style": style, "script": script, "data": json_for_html(report)}

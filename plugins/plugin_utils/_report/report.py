@@ -40,24 +40,22 @@ def _host_list(hosts, expected):
     """Plain host documents keyed by name, from a list or a {name: document} mapping."""
     if isinstance(hosts, Mapping):
         items = []
-        for name, doc in hosts.items():
-            if doc is None:
+        for name, value in hosts.items():
+            if value is None:
                 continue
-            if not isinstance(doc, Mapping):
-                raise ReportError("fleet_report: host %s: expected a host document (from fleetauth.ssh.audit_host), got %s" % (name, type(doc).__name__))
-            doc = dict(doc)
-            doc.setdefault("name", name)
-            items.append(doc)
+            if not isinstance(value, Mapping):
+                raise ReportError("fleet_report: host %s: expected a host document (from fleetauth.ssh.audit_host), got %s" % (name, type(value).__name__))
+            items.append(dict(value, name=value.get("name") or name))
         hosts = items
     if not isinstance(hosts, (list, tuple)):
         raise ReportError("fleet_report expects a list of host documents (or a mapping of name to document), got %s" % type(hosts).__name__)
     by_name = {}
-    for index, doc in enumerate(hosts):
-        if doc is None:
+    for index, item in enumerate(hosts):
+        if item is None:
             continue
-        if not isinstance(doc, Mapping) or not isinstance(doc.get("name"), str) or not doc.get("name"):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item.get("name"):
             raise ReportError("fleet_report: item %d is not a host document with a name (build them with fleetauth.ssh.audit_host)" % index)
-        doc = {key: value for key, value in plain(doc).items() if key not in DERIVED_HOST_KEYS}
+        doc = {key: value for key, value in plain(item).items() if key not in DERIVED_HOST_KEYS}
         if doc.get("status") not in HOST_STATUSES:
             raise ReportError("fleet_report: host %s has status %r; expected one of %s" % (doc["name"], doc.get("status"), ", ".join(HOST_STATUSES)))
         # A partial document (e.g. only name, status and error) gets the empty sections a full one has.
@@ -66,8 +64,8 @@ def _host_list(hosts, expected):
         if doc["name"] in by_name:
             raise ReportError("fleet_report: host %s appears twice" % doc["name"])
         by_name[doc["name"]] = doc
-    for name in expected or ():
-        name = str(name)
+    for expected_name in expected or ():
+        name = str(expected_name)
         if name not in by_name:
             by_name[name] = _missing_host(name, "no audit data for this host in this run (it was not reached, or its play stopped before collecting)")
     return [by_name[name] for name in sorted(by_name, key=natural_key)]

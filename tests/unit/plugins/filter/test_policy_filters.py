@@ -31,10 +31,16 @@ def test_filter_module_exposes_the_documented_filters():
 @pytest.mark.parametrize(
     "call,message",
     [
-        (lambda: policy_filters.audit_policies([{"id": "x"}]), "fleetauth.ssh.audit_policies: policy file has 1 problem(s):\n- policies[0] (id 'x'): missing title, severity, expression"),
+        (
+            lambda: policy_filters.audit_policies([{"id": "x"}]),
+            "fleetauth.ssh.audit_policies: policy file has 1 problem(s):\n- policies[0] (id 'x'): missing title, severity, expression",
+        ),
         (lambda: policy_filters.audit_contexts([{"user": "a b"}]), "fleetauth.ssh.audit_contexts: audit_contexts has 1 problem(s)"),
         (lambda: policy_filters.audit_host({}), "fleetauth.ssh.audit_host: audit_host: 'name' (the inventory hostname) is required"),
-        (lambda: policy_filters.fleet_report([{"name": "a", "status": "ok"}], "nope"), "fleetauth.ssh.fleet_report: policy file: expected a list of policies, got str"),
+        (
+            lambda: policy_filters.fleet_report([{"name": "a", "status": "ok"}], "nope"),
+            "fleetauth.ssh.fleet_report: policy file: expected a list of policies, got str",
+        ),
         (lambda: policy_filters.evaluate_policies({}, [{"id": "a", "title": "t", "severity": "bad", "expression": "`true`"}]), "severity 'bad' is not one of"),
     ],
 )
@@ -47,7 +53,14 @@ def test_input_errors_become_filter_errors_naming_the_filter(call, message):
 def run_playbook(tmp_path, body):
     playbook = tmp_path / "play.yml"
     playbook.write_text(textwrap.dedent(body), encoding="utf-8")
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+    )
     return subprocess.run(
         [PLAYBOOK_BIN, "-i", "localhost,", "-c", "local", "-e", "fixtures=%s" % FIXTURES, str(playbook)],
         capture_output=True,
@@ -78,7 +91,9 @@ def test_filters_in_a_real_playbook(tmp_path):
               sshd_T: {rc: 0, stdout: "{{ lookup('ansible.builtin.file', fixtures ~ '/sshd_T_bookworm.txt') }}", stderr: ""}
               sshd_version: {rc: 0, stdout: "", stderr: "OpenSSH_9.2, OpenSSL 3.0.20"}
               pam_text: "{{ lookup('ansible.builtin.file', fixtures ~ '/pam_sshd_totp_nullok') }}"
-              contexts: "{{ [contexts[0] | combine({'result': {'rc': 0, 'stdout': 'passwordauthentication no\\nauthenticationmethods publickey,password', 'stderr': ''}})] }}"
+              contexts: "{{ [contexts[0] | combine({'result': ops_result})] }}"
+            ops_result: {rc: 0, stdout: "passwordauthentication no\\nauthenticationmethods publickey,password", stderr: ""}
+            others: [{name: "<script>x</script>", status: unreachable, error: refused}]
           tasks:
             - name: Build, evaluate, assemble, render
               ansible.builtin.set_fact:
@@ -86,7 +101,7 @@ def test_filters_in_a_real_playbook(tmp_path):
                 checked: "{{ policies | fleetauth.ssh.audit_policies }}"
             - ansible.builtin.set_fact:
                 results: "{{ doc | fleetauth.ssh.evaluate_policies(policies) }}"
-                report: "{{ [doc, {'name': '<script>x</script>', 'status': 'unreachable', 'error': 'refused'}] | fleetauth.ssh.fleet_report(checked, title='T', expected_hosts=['localhost', 'ghost']) }}"
+                report: "{{ ([doc] + others) | fleetauth.ssh.fleet_report(checked, title='T', expected_hosts=['localhost', 'ghost']) }}"
             - ansible.builtin.set_fact:
                 html: "{{ report | fleetauth.ssh.report_html }}"
             - ansible.builtin.assert:

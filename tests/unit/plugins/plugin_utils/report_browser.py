@@ -20,6 +20,7 @@ Used by the unit tests (test_report_chromium.py) and by the molecule
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -79,7 +80,7 @@ class Browser:
         self._next_id = 0
         self._buffer = b""
         self._profile = tempfile.mkdtemp(prefix="fleetauth-chromium-")
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the browser; closed in close()
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
 
@@ -95,7 +96,7 @@ class Browser:
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
             pass_fds=(3, 4),
-            preexec_fn=child_fds,  # noqa: PLW1509 - single-threaded test helper
+            preexec_fn=child_fds,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -237,10 +238,8 @@ class Browser:
                     self.proc.wait(timeout=10)
         finally:
             for fd in (self._to_browser, self._from_browser):
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
             self._stderr.close()
             shutil.rmtree(self._profile, ignore_errors=True)
 
@@ -255,7 +254,9 @@ class Browser:
 
 ROWS_JS = "Array.from(document.querySelectorAll('#host-table tbody tr')).map(function (tr) { return [tr.getAttribute('data-host'), !tr.hidden]; })"
 POLICIES_JS = "Array.from(document.querySelectorAll('#policy-table tr[data-policy]')).map(function (tr) { return tr.getAttribute('data-policy'); })"
-POLICY_COLUMNS_JS = "Array.from(document.querySelectorAll('#host-table th[data-col^=\"p:\"]')).map(function (th) { return th.getAttribute('data-col').slice(2); })"
+POLICY_COLUMNS_JS = (
+    "Array.from(document.querySelectorAll('#host-table th[data-col^=\"p:\"]')).map(function (th) { return th.getAttribute('data-col').slice(2); })"
+)
 
 
 def _natural(name):
@@ -270,10 +271,9 @@ def check_report(browser, path, hosts, policies):
     """Load the report and check it like a person would; return a list of failures (empty: all good)."""
     failures = []
     browser.navigate(file_url(path), wait_for=None)
-    try:
-        browser.wait(READY_JS, timeout=5)  # the inline script runs before the load event; this only covers a slow machine
-    except BrowserError:
-        pass  # reported below as "did not finish drawing"
+    # The inline script runs before the load event; the wait only covers a slow machine. Not ready is reported below.
+    with contextlib.suppress(BrowserError):
+        browser.wait(READY_JS, timeout=5)
     browser.pump(0.3)
     state = browser.evaluate("document.getElementById('app').getAttribute('data-state')")
     if state != "ready":
@@ -299,7 +299,11 @@ def check_report(browser, path, hosts, policies):
     if columns != list(policies):
         failures.append("host table policy columns %s differ from the expected policies %s" % (columns, list(policies)))
     for name in hosts:
-        text = browser.evaluate("(function (n) { var tr = Array.from(document.querySelectorAll('#host-table tbody tr')).filter(function (t) { return t.getAttribute('data-host') === n; })[0]; return tr ? tr.querySelector('td').textContent : null; })(%s)" % json.dumps(name))
+        text = browser.evaluate(
+            "(function (n) { var tr = Array.from(document.querySelectorAll('#host-table tbody tr'))"
+            ".filter(function (t) { return t.getAttribute('data-host') === n; })[0];"
+            " return tr ? tr.querySelector('td').textContent : null; })(%s)" % json.dumps(name)
+        )
         if text != name:
             failures.append("the row of %r shows %r as its name" % (name, text))
 
@@ -317,7 +321,10 @@ def check_report(browser, path, hosts, policies):
 
     # Filter: typing one host's full name leaves that host (and any whose name contains it).
     target = sorted(hosts, key=_natural)[-1]
-    browser.evaluate("(function (v) { var f = document.getElementById('filter'); f.value = v; f.dispatchEvent(new Event('input', {bubbles: true})); })(%s)" % json.dumps(target))
+    browser.evaluate(
+        "(function (v) { var f = document.getElementById('filter'); f.value = v; f.dispatchEvent(new Event('input', {bubbles: true})); })(%s)"
+        % json.dumps(target)
+    )
     visible = [name for name, shown in browser.evaluate(ROWS_JS) if shown]
     expected = [name for name in hosts if target.lower() in name.lower()]
     if sorted(visible) != sorted(expected):
@@ -326,8 +333,13 @@ def check_report(browser, path, hosts, policies):
         failures.append("the filter is not kept in the URL fragment")
 
     # Details: open the host's panel.
-    browser.evaluate("(function (n) { Array.from(document.querySelectorAll('button[data-open-host]')).filter(function (b) { return b.getAttribute('data-open-host') === n; })[0].click(); })(%s)" % json.dumps(target))
-    panel = browser.evaluate("(function () { var p = document.getElementById('host-details'); return p.hidden ? null : p.querySelector('.host-name').textContent; })()")
+    browser.evaluate(
+        "(function (n) { Array.from(document.querySelectorAll('button[data-open-host]'))"
+        ".filter(function (b) { return b.getAttribute('data-open-host') === n; })[0].click(); })(%s)" % json.dumps(target)
+    )
+    panel = browser.evaluate(
+        "(function () { var p = document.getElementById('host-details'); return p.hidden ? null : p.querySelector('.host-name').textContent; })()"
+    )
     if panel != target:
         failures.append("the details panel shows %r after clicking %r" % (panel, target))
 
@@ -348,7 +360,10 @@ def main(argv=None):
     if failures:
         print("report check FAILED for %s:\n- %s" % (args.report, "\n- ".join(failures)))
         return 1
-    print("report check passed: %s loads without console errors; %d hosts and %d policies shown; sort, filter and details work" % (args.report, len(args.hosts), len(args.policies)))
+    print(
+        "report check passed: %s loads without console errors; %d hosts and %d policies shown; sort, filter and details work"
+        % (args.report, len(args.hosts), len(args.policies))
+    )
     return 0
 
 

@@ -120,7 +120,11 @@ def sample_report(hostile=True):
     if hostile:
         for index, text in enumerate(HOSTILE):
             hosts.append(build_host({"name": text, "status": "failed", "error": "sudo said: " + text}))
-            hosts.append(build_host(raw_host("evil-%d" % index, keys=key_result(comment=text), match_scan="/etc/ssh/sshd_config:1:Match User %s\n" % text.replace(" ", "_"))))
+            hosts.append(
+                build_host(
+                    raw_host("evil-%d" % index, keys=key_result(comment=text), match_scan="/etc/ssh/sshd_config:1:Match User %s\n" % text.replace(" ", "_"))
+                )
+            )
         policies = dict(policies)
         policies["policies"] = list(policies["policies"]) + [
             {
@@ -132,4 +136,6 @@ def sample_report(hostile=True):
                 "remediation": HOSTILE[2],
             }
         ]
-    return build_report(hosts, policies, title="Audit " + (HOSTILE[2] if hostile else "lab"), generated_at="2025-06-01T12:00:00Z", policy_source="policies/default.yml")
+    return build_report(
+        hosts, policies, title="Audit " + (HOSTILE[2] if hostile else "lab"), generated_at="2025-06-01T12:00:00Z", policy_source="policies/default.yml"
+    )

@@ -32,7 +32,13 @@ def errors(validator, report):
 POLICIES = [
     {"id": "pw-off", "title": "Password off", "severity": "high", "expression": "sshd.auth.password == `false`"},
     {"id": "tries", "title": "MaxAuthTries", "severity": "low", "expression": "sshd.auth.max_auth_tries <= `6`"},
-    {"id": "keys", "title": "No weak keys", "severity": "critical", "applies_when": "authorized_keys.status == 'collected'", "expression": "length(authorized_keys.findings) == `0`"},
+    {
+        "id": "keys",
+        "title": "No weak keys",
+        "severity": "critical",
+        "applies_when": "authorized_keys.status == 'collected'",
+        "expression": "length(authorized_keys.findings) == `0`",
+    },
 ]
 
 

@@ -51,7 +51,10 @@ def load(browser, path, fragment=""):
 
 
 def type_filter(browser, text):
-    browser.evaluate("(function (v) { var f = document.getElementById('filter'); f.value = v; f.dispatchEvent(new Event('input', {bubbles: true})); })(%s)" % json.dumps(text))
+    browser.evaluate(
+        "(function (v) { var f = document.getElementById('filter'); f.value = v; f.dispatchEvent(new Event('input', {bubbles: true})); })(%s)"
+        % json.dumps(text)
+    )
     return [name for name, shown in browser.evaluate(ROWS) if shown]
 
 
@@ -65,7 +68,13 @@ def test_hostile_strings_are_text_and_nothing_runs(browser, report, page_path):
     load(browser, page_path)
     assert browser.evaluate("document.querySelectorAll('script').length") == 2
     assert browser.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
-    assert browser.evaluate("Array.from(document.querySelectorAll('*')).filter(function (e) { return Array.from(e.attributes).some(function (a) { return a.name.indexOf('on') === 0; }); }).length") == 0
+    assert (
+        browser.evaluate(
+            "Array.from(document.querySelectorAll('*')).filter(function (e) {"
+            " return Array.from(e.attributes).some(function (a) { return a.name.indexOf('on') === 0; }); }).length"
+        )
+        == 0
+    )
     names = browser.evaluate("Array.from(document.querySelectorAll('#host-table tbody tr td:first-child')).map(function (td) { return td.textContent; })")
     for text in HOSTILE:
         assert text in names
@@ -89,7 +98,12 @@ def test_filter_words_select_hosts_and_the_chart_follows(browser, report, page_p
     assert type_filter(browser, "status:unreachable") == ["db-1"]
     assert browser.evaluate("!!document.getElementById('no-findings')")
     assert type_filter(browser, "WEB-2 compliance:noncompliant") == ["web-2"]
-    kinds = sorted(browser.evaluate("Array.from(document.querySelectorAll('#findings-chart g.bar')).map(function (g) { return g.getAttribute('data-source') + '/' + g.getAttribute('data-kind') + '=' + g.getAttribute('data-count'); })"))
+    kinds = sorted(
+        browser.evaluate(
+            "Array.from(document.querySelectorAll('#findings-chart g.bar')).map(function (g) {"
+            " return g.getAttribute('data-source') + '/' + g.getAttribute('data-kind') + '=' + g.getAttribute('data-count'); })"
+        )
+    )
     web2 = next(h for h in report["hosts"] if h["name"] == "web-2")
     expected = {}
     for finding in web2["findings"]:

@@ -10,6 +10,7 @@ import base64
 import pytest
 from report_samples import command, fixture, hardened_sshd_t, key_result, raw_host
 
+from ansible_collections.fleetauth.ssh.plugins.module_utils._sshd_runtime import parse_effective
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._report.common import ReportError
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._report.host import (
     auth_summary,
@@ -21,7 +22,6 @@ from ansible_collections.fleetauth.ssh.plugins.plugin_utils._report.host import 
     pam_section,
     sshd_section,
 )
-from ansible_collections.fleetauth.ssh.plugins.module_utils._sshd_runtime import parse_effective
 
 # ---------------------------------------------------------------- sshd -T
 
@@ -248,7 +248,14 @@ def test_keys_not_collected_by_default():
 def test_keys_from_a_module_result():
     section = keys_section(key_result())
     assert section["status"] == "collected" and section["reason"] is None
-    assert section["findings"][1] == {"severity": "medium", "kind": "duplicate", "user": "ops", "file": "/home/ops/.ssh/authorized_keys", "line": 7, "fingerprint": "SHA256:def"}
+    assert section["findings"][1] == {
+        "severity": "medium",
+        "kind": "duplicate",
+        "user": "ops",
+        "file": "/home/ops/.ssh/authorized_keys",
+        "line": 7,
+        "fingerprint": "SHA256:def",
+    }
     assert section["summary"]["by_kind"] == {"weak_key": 1, "duplicate": 1}
     assert section["users"][0]["keys"][0]["fingerprint"] == "SHA256:abc"
 
