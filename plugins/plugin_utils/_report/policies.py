@@ -46,7 +46,9 @@ try:
     from jmespath.exceptions import JMESPathError
 except ImportError:  # pragma: no cover - exercised through missing_library_message()
     jmespath = None
-    JMESPathError = Exception
+
+    class JMESPathError(Exception):
+        """Stand-in so the except clauses below stay valid; require_jmespath() stops before they matter."""
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 REQUIRED_KEYS = ("id", "title", "severity", "expression")
@@ -239,7 +241,8 @@ class _PolicyFault(Exception):
 
 
 def _result(policy, status, reason, evidence=None):
-    assert status in RESULT_STATUSES
+    if status not in RESULT_STATUSES:
+        raise ValueError("unknown result status %r" % status)
     result = {"id": policy["id"], "status": status, "reason": clip(reason, 1000)}
     if evidence is not None:
         result["evidence"] = evidence
