@@ -50,6 +50,7 @@ except ImportError:  # pragma: no cover - exercised through missing_library_mess
     class JMESPathError(Exception):
         """Stand-in so the except clauses below stay valid; require_jmespath() stops before they matter."""
 
+
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 REQUIRED_KEYS = ("id", "title", "severity", "expression")
 OPTIONAL_KEYS = ("applies_when", "evidence", "if_null", "description", "remediation")
