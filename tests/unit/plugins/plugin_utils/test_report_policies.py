@@ -280,3 +280,11 @@ def test_a_context_sshd_could_not_evaluate_fails_the_context_policy():
     contexts = [{"name": "bad", "criteria": {"addr": "x"}, "spec": "addr=x", "result": command("", rc=255, stderr="Invalid test mode specification addr=x")}]
     document = build_host(raw_host("h", sshd_t=hardened_sshd_t(), contexts=contexts))
     assert statuses(document)["password-auth-off-in-contexts"] == "fail"
+
+
+def test_second_factor_policy_applies_through_a_match_context():
+    # Globally "any", but the ops context requires keyboard-interactive: the PAM stack must then hold a second factor.
+    contexts = [{"name": "ops", "criteria": {"user": "ops"}, "spec": "user=ops", "result": command(hardened_sshd_t())}]
+    assert statuses(build_host(raw_host("h", contexts=contexts)))["kbdint-has-second-factor"] == "fail"
+    assert statuses(build_host(raw_host("h", contexts=contexts, pam=fixture("pam_sshd_totp_only"))))["kbdint-has-second-factor"] == "pass"
+    assert statuses(build_host(raw_host("h")))["kbdint-has-second-factor"] == "na"
