@@ -34,7 +34,8 @@ _SPEC_VALUE = re.compile(r"^[^,\s]{1,255}$")
 SECOND_FACTOR_MODULES = ("pam_google_authenticator", "pam_oath")
 PASSWORD_STACKS = ("common-auth", "password-auth", "system-auth")
 
-KEY_FINDING_FIELDS = ("severity", "kind", "user", "file", "line", "fingerprint", "message")
+KEY_FINDING_FIELDS = ("severity", "kind", "reason", "user", "file", "line", "end_line", "fingerprint", "message", "path", "mode", "owner_uid")
+_KEY_FINDING_INTS = ("line", "end_line", "owner_uid")
 
 
 # ---------------------------------------------------------------- contexts
@@ -415,30 +416,35 @@ def keys_section(result, reason=None):
         finding.setdefault("kind", "unknown")
         if finding.get("severity") not in SEVERITIES:
             finding["severity"] = "medium"
-        if "line" in finding:
-            try:
-                finding["line"] = int(finding["line"])
-            except (TypeError, ValueError):
-                finding.pop("line")
-        for key in ("kind", "user", "file", "fingerprint", "message"):
+        for key in _KEY_FINDING_INTS:
             if key in finding:
-                finding[key] = clip(finding[key], 500)
+                try:
+                    finding[key] = int(finding[key])
+                except (TypeError, ValueError):
+                    finding.pop(key)
+        for key in set(finding) - set(_KEY_FINDING_INTS):
+            finding[key] = clip(finding[key], 500)
         findings.append(finding)
-    summary = result.get("summary") if isinstance(result.get("summary"), Mapping) else {}
     by_severity, by_kind = {}, {}
     for finding in findings:
         by_severity[finding["severity"]] = by_severity.get(finding["severity"], 0) + 1
         by_kind[finding["kind"]] = by_kind.get(finding["kind"], 0) + 1
-    return {
-        "status": "collected",
-        "reason": None,
-        "summary": {
-            "by_severity": summary.get("by_severity") if isinstance(summary.get("by_severity"), Mapping) else by_severity,
-            "by_kind": summary.get("by_kind") if isinstance(summary.get("by_kind"), Mapping) else by_kind,
-        },
-        "users": result.get("users") if isinstance(result.get("users"), list) else [],
-        "findings": findings,
-    }
+    # The module's own counts (accounts, files, keys, ...) are kept; by_severity/by_kind are always there.
+    summary = dict(result["summary"]) if isinstance(result.get("summary"), Mapping) else {}
+    if not isinstance(summary.get("by_severity"), Mapping):
+        summary["by_severity"] = by_severity
+    if not isinstance(summary.get("by_kind"), Mapping):
+        summary["by_kind"] = by_kind
+    return {"status": "collected", "reason": None, "summary": summary, "users": _key_users(result.get("users")), "findings": findings}
+
+
+def _key_users(users):
+    """Per-user key lists as a list of mappings with ``user`` (the module reports a mapping keyed by account name)."""
+    if isinstance(users, Mapping):
+        return [dict(value, user=name) if isinstance(value, Mapping) else {"user": name, "keys": value} for name, value in sorted(users.items())]
+    if isinstance(users, list):
+        return [entry for entry in users if isinstance(entry, Mapping)]
+    return []
 
 
 # ---------------------------------------------------------------- the host

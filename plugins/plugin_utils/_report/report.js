@@ -530,6 +530,12 @@
       parts.push(el("p", { class: "hint" }, keys.status + (keys.reason ? ": " + keys.reason : "")));
     } else {
       parts.push(el("p", null, (keys.users || []).length + " account(s) with key lists; " + (keys.findings || []).length + " finding(s)"));
+      parts.push(listTable(["Account", "Keys"], (keys.users || []).map(function (u) {
+        var lines = (u.keys || []).map(function (k) {
+          return typeof k === "object" && k !== null ? [k.type, k.bits, k.fingerprint, k.comment].filter(function (x) { return x !== undefined && x !== null && x !== ""; }).join("  ") : text(k);
+        });
+        return [text(u.user), el("pre", { class: "keys" }, lines.join("\n") || "(none)")];
+      }), "detail-key-users"));
       parts.push(listTable(["Severity", "Kind", "User", "File", "Line", "Fingerprint", "Message"], (keys.findings || []).map(function (f) {
         return [badge(f.severity, "sev-" + f.severity), text(f.kind), text(f.user), text(f.file), text(f.line), el("code", null, text(f.fingerprint)), text(f.message)];
       }), "detail-key-findings"));

@@ -73,21 +73,25 @@ def raw_host(name, sshd_t=None, pam=None, contexts=None, keys=None, version="Ope
 
 
 def key_result(comment="<script>alert(5)</script>"):
-    """A result shaped like issue 4 describes fleetauth.ssh.authorized_key_audit's output."""
+    """A result shaped like fleetauth.ssh.authorized_key_audit's RETURN (issue 4; users keyed by account)."""
     return {
         "changed": False,
-        "summary": {"by_severity": {"high": 1, "medium": 1}, "by_kind": {"weak_key": 1, "duplicate": 1}},
-        "users": [
-            {
-                "user": "admin",
-                "files": ["/home/admin/.ssh/authorized_keys"],
-                "keys": [{"type": "ssh-rsa", "bits": 2048, "fingerprint": "SHA256:abc", "comment": comment}],
-            }
-        ],
+        "summary": {"accounts": 3, "keys": 2, "findings": 2, "by_severity": {"high": 1, "medium": 1}, "by_kind": {"weak": 1, "duplicate": 1}},
+        "users": {
+            "admin": {
+                "uid": 1000,
+                "home": "/home/admin",
+                "files": [{"path": "/home/admin/.ssh/authorized_keys", "status": "ok", "mode": "0600", "owner_uid": 1000, "lines": 1, "keys": 1}],
+                "keys": [
+                    {"file": "/home/admin/.ssh/authorized_keys", "line": 3, "type": "ssh-rsa", "bits": 2048, "fingerprint": "SHA256:abc", "comment": comment}
+                ],
+            },
+            "ops": {"keys": ["SHA256:def"]},
+        },
         "findings": [
             {
                 "severity": "high",
-                "kind": "weak_key",
+                "kind": "weak",
                 "user": "admin",
                 "file": "/home/admin/.ssh/authorized_keys",
                 "line": 3,

@@ -72,7 +72,7 @@ def test_results_counts_compliance_and_findings():
     assert [(f["source"], f["kind"], f["severity"]) for f in a["findings"]] == [
         ("policy", "pw-off", "high"),
         ("policy", "keys", "critical"),
-        ("authorized_keys", "weak_key", "high"),
+        ("authorized_keys", "weak", "high"),
         ("authorized_keys", "duplicate", "medium"),
     ]
     assert a["findings"][0]["message"] == "Password off: expression is false"

@@ -84,6 +84,8 @@ def test_hostile_strings_are_text_and_nothing_runs(browser, report, page_path):
     browser.evaluate("document.querySelector('button[data-open-host=\"evil-0\"]').click()")
     cells = browser.evaluate("Array.from(document.querySelectorAll('#detail-key-findings td')).map(function (td) { return td.textContent; })")
     assert "RSA key of 2048 bits < 3072 (%s)" % HOSTILE[0] in cells
+    accounts = browser.evaluate("Array.from(document.querySelectorAll('#detail-key-users td')).map(function (td) { return td.textContent; })")
+    assert accounts == ["admin", "ssh-rsa  2048  SHA256:abc  %s" % HOSTILE[0], "ops", "SHA256:def"]
     policy_title = browser.evaluate("document.querySelector('tr[data-policy=\"hostile-title\"] summary').textContent")
     assert policy_title == HOSTILE[0]
     browser.pump(0.2)

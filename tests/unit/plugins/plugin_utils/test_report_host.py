@@ -256,8 +256,28 @@ def test_keys_from_a_module_result():
         "line": 7,
         "fingerprint": "SHA256:def",
     }
-    assert section["summary"]["by_kind"] == {"weak_key": 1, "duplicate": 1}
+    assert section["summary"]["by_kind"] == {"weak": 1, "duplicate": 1}
+    assert section["summary"]["accounts"] == 3  # the module's own counts are kept
+    assert [u["user"] for u in section["users"]] == ["admin", "ops"]
     assert section["users"][0]["keys"][0]["fingerprint"] == "SHA256:abc"
+    assert section["users"][1] == {"user": "ops", "keys": ["SHA256:def"]}
+
+
+def test_key_findings_keep_the_modules_extra_fields():
+    raw = {
+        "severity": "medium",
+        "kind": "invalid",
+        "reason": "split_key",
+        "user": "a",
+        "file": "/f",
+        "line": 3,
+        "end_line": "4",
+        "owner_uid": "x",
+        "blob": "AAAA",
+    }
+    assert keys_section({"findings": [raw]})["findings"] == [
+        {"severity": "medium", "kind": "invalid", "reason": "split_key", "user": "a", "file": "/f", "line": 3, "end_line": 4}
+    ]
 
 
 def test_key_findings_are_normalised():
