@@ -86,7 +86,7 @@ _KEYWORD_ACTIONS = {
     "sufficient": ({"success": "done", "new_authtok_reqd": "done"}, "ignore"),
 }
 
-_BAD_CHAR_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f\udc80-\udcff]")
+_BAD_CHAR_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 
 class PamSyntaxError(ValueError):
@@ -118,7 +118,7 @@ def excerpt(text, limit=80):
     """A short, printable, single-line rendering of *text* for messages."""
     text = text.rstrip("\n")
     shown = text[:limit]
-    out = repr(shown.encode("utf-8", "surrogateescape"))[2:-1] if _BAD_CHAR_RE.search(shown) or "\r" in shown else shown
+    out = repr(shown)[1:-1] if _BAD_CHAR_RE.search(shown) else shown
     if len(text) > limit:
         out += "..."
     return "'%s'" % out
@@ -334,7 +334,7 @@ def _parse_rule(lines, lineno, content, comment):
     if "\r" in content:
         raise PamSyntaxError("carriage return in a rule (CRLF line endings?): libpam does not treat it as a separator, so the field is not what it looks like")
     if bad:
-        raise PamSyntaxError("control character or invalid UTF-8 (%r) in a rule" % bad.group(0).encode("utf-8", "surrogateescape"))
+        raise PamSyntaxError("control character or invalid UTF-8 (%s) in a rule" % repr(bad.group(0))[1:-1])
     tokens = tokenize(content)
     first, first_bracketed = tokens[0]
     if first.startswith("@"):

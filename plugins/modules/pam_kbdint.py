@@ -351,7 +351,7 @@ def main():
         argument_spec=dict(
             path=dict(type="path", default="/etc/pam.d/sshd"),
             second_factor=dict(type="str", required=True, choices=["totp", "oath", "none"]),
-            password_factor=dict(type="str", default="keep", choices=["keep", "remove"]),
+            password_factor=dict(type="str", default="keep", choices=["keep", "remove"], no_log=False),
             order=dict(type="str", default="after", choices=["before", "after"]),
             totp=dict(
                 type="dict",
@@ -360,7 +360,7 @@ def main():
                     nullok=dict(type="bool", default=False),
                     secret=dict(type="str"),
                     echo_verification_code=dict(type="bool", default=False),
-                    forward_pass=dict(type="bool", default=False),
+                    forward_pass=dict(type="bool", default=False, no_log=False),
                     no_increment_hotp=dict(type="bool", default=False),
                     noskewadj=dict(type="bool", default=False),
                     authtok_prompt=dict(type="str"),
