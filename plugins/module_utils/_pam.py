@@ -155,6 +155,14 @@ class Record:
     def text(self):
         return "".join(self.lines)
 
+    def copy(self, lines=None, lineno=None):
+        """The same record with other physical lines (same fields) and/or another line number."""
+        other = Record(self.lines if lines is None else lines, self.lineno if lineno is None else lineno, self.kind, self.comment)
+        for attr in ("rtype", "silent", "control", "actions", "target"):
+            setattr(other, attr, getattr(self, attr))
+        other.args = list(self.args)
+        return other
+
     @property
     def ends_with_newline(self):
         return bool(self.lines) and self.lines[-1].endswith("\n")
@@ -241,6 +249,16 @@ def parse(text, source=None):
 def render(records):
     """The file text of *records* (byte-exact for records that were parsed)."""
     return "".join(record.text for record in records)
+
+
+def renumber(records):
+    """Copies of *records* with line numbers that match their place in the rendered file."""
+    out = []
+    lineno = 1
+    for record in records:
+        out.append(record.copy(lineno=lineno))
+        lineno += len(record.lines)
+    return out
 
 
 def _make_record(pending, lineno, source):

@@ -405,9 +405,10 @@ def plan(baseline, request, loader, source):
         # The file ends without a newline: give its last line one and leave our last line without,
         # so that taking our lines out again gives back the same bytes.
         last = out[-1]
-        out[-1] = _pam.Record(last.lines[:-1] + [last.lines[-1] + "\n"], last.lineno, last.kind, last.comment)
+        out[-1] = last.copy(lines=last.lines[:-1] + [last.lines[-1] + "\n"])
         texts[-1] = texts[-1][:-1]
     out[at:at] = [_one_record(text) for text in texts]
+    out = _pam.renumber(out)
     return Plan(out, [baseline[i] for i in steps], disabled, added, notes)
 
 

@@ -13,10 +13,10 @@ version_added: 0.1.0
 description:
   - Adds a second factor (C(pam_google_authenticator) for TOTP, C(pam_oath) for OATH) to the sshd PAM service file, before or after
     the password step, optionally removes the password step (for public key + code logins), and exempts users or groups.
-  - Edits the file structurally and leaves every other byte as it was. Lines the module adds end with the comment
+  - "Edits the file structurally and leaves every other byte as it was. Lines the module adds end with the comment
     C(# managed by fleetauth.ssh.pam_kbdint); a password step it removes stays in the file as
     C(# disabled by fleetauth.ssh.pam_kbdint: <the original line>). O(second_factor=none) takes out exactly those, which gives back
-    the original bytes. Reformatting a managed line, moving it or adding arguments keeps it managed; deleting the comment makes it yours.
+    the original bytes. Reformatting a managed line, moving it or adding arguments keeps it managed; deleting the comment makes it yours."
   - Refuses, with nothing written, when the module's C(.so) is not installed in the directory libpam loads modules from, when the
     resulting auth stack would be empty, always fail, let someone in without any credential, or let the second factor be skipped,
     when users sshd lets in could no longer log in (no usable secret, not exempt, no nullok; they are named), and when the file holds
