@@ -341,9 +341,9 @@ sshd:
       returned: on error
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetauth.ssh.plugins.module_utils._pam_kbdint import run  # noqa: E402
+from ansible_collections.fleetauth.ssh.plugins.module_utils._pam_kbdint import run
 
 
 def main():
