@@ -28,7 +28,7 @@ description:
     it does now, from C(sshd -T). The module never changes sshd's configuration; chain RV(sshd.sshd_auth_methods) into
     P(fleetauth.ssh.sshd_auth_methods#module).
 author:
-  - fleetauth.ssh contributors
+  - fleetauth.ssh contributors (@fleetauth)
 extends_documentation_fragment:
   - fleetauth.ssh.attributes
   - fleetauth.ssh.attributes.files
@@ -358,7 +358,7 @@ def main():
                 default={},
                 options=dict(
                     nullok=dict(type="bool", default=False),
-                    secret=dict(type="str"),
+                    secret=dict(type="str", no_log=False),
                     echo_verification_code=dict(type="bool", default=False),
                     forward_pass=dict(type="bool", default=False, no_log=False),
                     no_increment_hotp=dict(type="bool", default=False),

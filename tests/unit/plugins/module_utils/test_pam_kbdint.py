@@ -37,10 +37,10 @@ def request(**params):
 class FakeHost(k.Host):
     """The real Host logic (loader, accounts) over a fixture directory and synthetic accounts."""
 
-    def __init__(self, directory, installed=INSTALLED, users=(), groups=None, shadow=None, effective=None, version=(9, 2)):
+    def __init__(self, directory, installed=None, users=(), groups=None, shadow=None, effective=None, version=(9, 2)):
         super().__init__(None)
         self.directory = directory
-        self.installed = set(installed)
+        self.installed = set(INSTALLED if installed is None else installed)
         self.users = list(users)
         self.groups = groups or {}
         self._shadow = shadow
@@ -91,7 +91,7 @@ def plan_text(text, req, directory):
     return wanted, baseline, the_plan, loader
 
 
-def analyze(text, req, directory, accounts=None, installed=INSTALLED):
+def analyze(text, req, directory, accounts=None, installed=None):
     host = FakeHost(os.path.join(FIXTURES, directory), installed=installed)
     wanted, _baseline, the_plan, loader = k.compute(req, text, host)
     return wanted, k.analyze(the_plan.records, req, loader, req.path, host.module_exists, accounts)
@@ -353,7 +353,7 @@ def test_include_with_other_types_cannot_be_removed():
 @pytest.mark.parametrize(
     "text,reason",
     [
-        (read("hostile/crlf"), "carriage return"),
+        (read("bookworm/sshd").replace("\n", "\r\n"), "carriage return"),
         (read("hostile/unknown-control"), "unknown control 'mandatory'"),
         (read("hostile/continuation-at-eof"), "continuation at the end of the file"),
         (read("hostile/binary"), "NUL byte"),

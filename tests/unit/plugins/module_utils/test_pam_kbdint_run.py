@@ -73,12 +73,12 @@ class FakeModule:
 
 
 class Host(k.Host):
-    def __init__(self, directory, installed=INSTALLED, accounts=None, effective=EFFECTIVE):
+    def __init__(self, directory, installed=None, accounts=None, effective=None):
         super().__init__(None)
         self.directory = directory
-        self.installed = set(installed)
+        self.installed = set(INSTALLED if installed is None else installed)
         self._accounts = accounts if accounts is not None else [k.Account("mfa"), k.Account("admin", exempt=True)]
-        self.effective = effective
+        self.effective = dict(EFFECTIVE if effective is None else effective)
         self.accounts_asked = 0
 
     @staticmethod
@@ -185,7 +185,7 @@ def test_refusals_leave_the_file_byte_identical(pamd, setup, params, message):
     elif setup == "unknown-syntax":
         shutil.copy(os.path.join(FIXTURES, "hostile", "unknown-control"), pamd / "sshd")
     elif setup == "crlf":
-        shutil.copy(os.path.join(FIXTURES, "hostile", "crlf"), pamd / "sshd")
+        (pamd / "sshd").write_bytes((pamd / "sshd").read_bytes().replace(b"\n", b"\r\n"))
     elif setup == "deny":
         (pamd / "common-auth").write_text("auth requisite pam_deny.so\n")
     before = sha(pamd / "sshd")
