@@ -86,7 +86,7 @@ _KEYWORD_ACTIONS = {
     "sufficient": ({"success": "done", "new_authtok_reqd": "done"}, "ignore"),
 }
 
-_BAD_CHAR_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+BAD_CHAR_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 
 class PamSyntaxError(ValueError):
@@ -118,7 +118,7 @@ def excerpt(text, limit=80):
     """A short, printable, single-line rendering of *text* for messages."""
     text = text.rstrip("\n")
     shown = text[:limit]
-    out = repr(shown)[1:-1] if _BAD_CHAR_RE.search(shown) else shown
+    out = repr(shown)[1:-1] if BAD_CHAR_RE.search(shown) else shown
     if len(text) > limit:
         out += "..."
     return "'%s'" % out
@@ -201,7 +201,7 @@ def split_lines(text):
     return lines
 
 
-def _physical(line):
+def physical_line(line):
     """Split one physical line the way libpam prepares it.
 
     Returns ``(piece, comment, continued)``: the configuration text libpam keeps
@@ -228,7 +228,7 @@ def parse(text, source=None):
     pending = []  # (line, piece, comment) of a logical line that continues
     start = 1
     for number, line in enumerate(split_lines(text), 1):
-        piece, comment, continued = _physical(line)
+        piece, comment, continued = physical_line(line)
         if not pending:
             start = number
         pending.append((line, piece, comment))
@@ -348,7 +348,7 @@ def keyword_actions(keyword):
 
 
 def _parse_rule(lines, lineno, content, comment):
-    bad = _BAD_CHAR_RE.search(content)
+    bad = BAD_CHAR_RE.search(content)
     if "\r" in content:
         raise PamSyntaxError("carriage return in a rule (CRLF line endings?): libpam does not treat it as a separator, so the field is not what it looks like")
     if bad:
@@ -407,7 +407,7 @@ def quote_arg(arg):
         raise ValueError("a PAM module argument cannot be empty")
     if "#" in arg:
         raise ValueError("a PAM module argument cannot contain '#' (libpam cuts the line there): %r" % arg)
-    if _BAD_CHAR_RE.search(arg) or "\r" in arg or "\n" in arg:
+    if BAD_CHAR_RE.search(arg) or "\r" in arg or "\n" in arg:
         raise ValueError("a PAM module argument cannot contain control characters or newlines: %r" % arg)
     if arg.startswith("[") or any(ch in arg for ch in SEPARATORS):
         return "[" + arg.replace("]", "\\]") + "]"
@@ -422,7 +422,7 @@ def format_control(actions_spec):
 def render_rule(rtype, control, target, args=(), comment=None, newline=True):
     """One rule line. *control* is a keyword or an already formatted ``[...]``."""
     for field in (rtype, control, target):
-        if not field or "#" in field or _BAD_CHAR_RE.search(field) or "\r" in field:
+        if not field or "#" in field or BAD_CHAR_RE.search(field) or "\r" in field:
             raise ValueError("invalid PAM field %r" % (field,))
     if any(ch in target for ch in SEPARATORS) or target.startswith("["):
         raise ValueError("a PAM module path cannot contain blanks or start with '[': %r" % target)

@@ -138,8 +138,9 @@ class Request:
         self.secret = totp.get("secret")
         self.forward_pass = bool(totp.get("forward_pass")) and self.second_factor == "totp"
         self.usersfile = oath.get("usersfile") or USERSFILE_DEFAULT
-        self.exempt_users = sorted(set(exempt.get("users") or []))
-        self.exempt_groups = sorted(set(exempt.get("groups") or []))
+        # exempt only means something next to a second factor (none removes those lines too)
+        self.exempt_users = sorted(set(exempt.get("users") or [])) if self.second_factor != "none" else []
+        self.exempt_groups = sorted(set(exempt.get("groups") or [])) if self.second_factor != "none" else []
         self.module_path = params.get("module_path") or FACTOR_MODULES.get(self.second_factor)
         self.args = []
         errors = []
@@ -156,14 +157,12 @@ class Request:
         if self.module_path is not None:
             if not self.module_path.endswith(".so") and "/" not in self.module_path:
                 errors.append("module_path %r must name a PAM module file (e.g. pam_google_authenticator.so) or be an absolute path" % self.module_path)
-            if any(ch in self.module_path for ch in " \t#[") or _pam._BAD_CHAR_RE.search(self.module_path):  # pylint: disable=protected-access
+            if any(ch in self.module_path for ch in " \t#[") or _pam.BAD_CHAR_RE.search(self.module_path):
                 errors.append("module_path %r cannot contain blanks, '#', '[' or control characters" % self.module_path)
         if self.forward_pass and self.removes_password:
             errors.append("totp.forward_pass hands the password on to the password step, which password_factor=remove takes away; use one or the other")
         if self.forward_pass and self.order != "before":
             errors.append("totp.forward_pass asks for password and code in one prompt and passes the password on: it needs order=before")
-        if self.second_factor == "none" and (self.exempt_users or self.exempt_groups):
-            errors.append("exempt only applies to a second factor; it cannot be used with second_factor=none")
         for arg in self.args:
             try:
                 _pam.quote_arg(arg)
@@ -239,7 +238,7 @@ def _logical_groups(lines):
     current = []
     for line in lines:
         current.append(line)
-        _piece, _comment, continued = _pam._physical(line)  # pylint: disable=protected-access
+        _piece, _comment, continued = _pam.physical_line(line)
         if not continued:
             groups.append(current)
             current = []
@@ -249,7 +248,7 @@ def _logical_groups(lines):
 
 
 def _is_managed(group):
-    _piece, comment, _continued = _pam._physical(group[-1])  # pylint: disable=protected-access
+    _piece, comment, _continued = _pam.physical_line(group[-1])
     return comment is not None and MARK in comment
 
 

@@ -141,7 +141,7 @@ options:
   exempt:
     description:
       - Users and groups that skip the second factor (they still give the password when it is kept). Implemented with
-        C(pam_succeed_if.so) lines right before the second factor.
+        C(pam_succeed_if.so) lines right before the second factor. Ignored with O(second_factor=none).
     type: dict
     default: {}
     version_added: 0.1.0

@@ -437,7 +437,6 @@ def test_nullok_users_are_reported():
         ({"totp": {"authtok_prompt": "code # here"}}, "cannot contain '#'"),
         ({"exempt": {"users": ["a b"]}}, "not a valid name"),
         ({"exempt": {"groups": ["a:b"]}}, "not a valid name"),
-        ({"second_factor": "none", "exempt": {"users": ["a"]}}, "cannot be used with second_factor=none"),
         ({"second_factor": "oath", "oath": {"usersfile": "users.oath"}}, "oath.usersfile must be an absolute path"),
         ({"second_factor": "oath", "oath": {"digits": 5}}, "oath.digits must be 6, 7 or 8"),
         ({"module_path": "pam thing.so"}, "cannot contain blanks"),
@@ -449,6 +448,11 @@ def test_invalid_options(params, message):
     with pytest.raises(k.Refusal) as info:
         request(**params)
     assert message in str(info.value)
+
+
+def test_second_factor_none_ignores_factor_options():
+    req = request(second_factor="none", exempt={"users": ["a"]}, totp={"nullok": True})
+    assert not req.exempt and req.args == [] and k.factor_lines(req) == []
 
 
 def test_module_args_and_bracket_quoting():
