@@ -376,6 +376,11 @@ def plan(baseline, request, loader, source):
     if request.removes_password:
         for index in steps:
             record = baseline[index]
+            if record.kind == "include" and loader(record.target) is None:
+                raise Refusal(
+                    "%s line %d includes %s, which does not exist, so what removing it would take away cannot be checked; nothing was written"
+                    % (source, record.lineno, record.target)
+                )
             if record.kind == "include":
                 others = [t for t in ("account", "password", "session") if _pam.resolve([record], t, loader, source)]
                 if others:
@@ -527,12 +532,15 @@ def _check_accounts(accounts, request, source, run, info):
     if locked:
         what = {"totp": "TOTP (pam_google_authenticator)", "oath": "OATH (pam_oath)"}[request.second_factor]
         detail = ", ".join("%s (%s)" % (a.name, a.reason or a.state) for a in sorted(locked, key=lambda a: a.name))
-        fixes = ["create their secrets", "add them to exempt.users or exempt.groups"]
+        fixes = [
+            "give them a usable secret" if request.second_factor == "totp" else "give them an entry in the users file",
+            "add them to exempt.users or exempt.groups",
+        ]
         if request.second_factor == "totp" and not request.nullok:
-            fixes.append("or set totp.nullok=true for a gradual rollout")
+            fixes.append("set totp.nullok=true for a gradual rollout (users without a secret file then get in without a code)")
         raise Refusal(
-            "%s would be required in %s%s, but these users, whom sshd lets in, could no longer log in: %s. Nothing was written; %s"
-            % (what, source, " without nullok" if request.second_factor == "totp" and not request.nullok else "", detail, ", ".join(fixes))
+            "%s would be required in %s%s, but these users, whom sshd lets in, could no longer log in: %s. Nothing was written. To go ahead: %s"
+            % (what, source, " without nullok" if request.second_factor == "totp" and not request.nullok else "", detail, "; or ".join(fixes))
         )
 
 

@@ -699,3 +699,45 @@ def test_real_loader_follows_includes_and_reports_unknown_syntax(tmp_path):
     with pytest.raises(k.Refusal) as info:
         load("writable")
     assert "writable by others" in str(info.value)
+
+
+PIECES = [
+    "#%PAM-1.0\n",
+    "# a comment\n",
+    "\n",
+    "   \t\n",
+    "@include common-auth\n",
+    "@include common-account\n",
+    "auth required pam_env.so\n",
+    "auth [success=1 default=ignore] pam_unix.so nullok\n",
+    "auth requisite pam_deny.so\n",
+    "auth\tsubstack\tpassword-auth\n",
+    "auth include postlogin\n",
+    "-auth optional pam_reauthorize.so prepare\n",
+    "account required pam_nologin.so\n",
+    "session optional pam_motd.so motd=/run/motd.dynamic # [1]\n",
+    "session required \\\n    pam_limits.so\n",
+    "password include common-password\n",
+    "auth optional pam_echo.so [a b \\] c]\n",
+]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=12), st.booleans(), st.sampled_from(CASES[:8] + [{"second_factor": "none"}]))
+@settings(max_examples=300, deadline=None)
+def test_any_file_plans_idempotently_and_strips_back_to_its_bytes(pieces, chop_newline, case):
+    original = "".join(pieces)
+    if chop_newline and original.endswith("\n"):
+        original = original[:-1]
+    if original.rstrip(" \t").endswith("\\"):  # a continuation at the end: refused elsewhere
+        return
+    req = request(**case)
+    host = FakeHost("/nonexistent")
+    try:
+        wanted, baseline, _plan, _loader = k.compute(req, original, host)
+    except k.Refusal as exc:
+        assert "which does not exist" in str(exc) and req.removes_password
+        return
+    assert baseline == original
+    assert k.strip_managed(wanted)[0] == original
+    assert k.compute(req, wanted, host)[0] == wanted
+    assert k.compute(request(second_factor="none"), wanted, host)[0] == original
