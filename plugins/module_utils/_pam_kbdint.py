@@ -981,7 +981,7 @@ def encode(text):
 
 
 def compute(request, current_text, host):
-    """Everything but writing: ``(wanted_text, baseline_text, plan, info)``. Raises Refusal."""
+    """Everything but writing: ``(wanted_text, baseline_text, plan, loader)``. Raises Refusal."""
     source = request.path
     baseline_text, _added, _restored = strip_managed(current_text)
     try:
