@@ -75,6 +75,9 @@ class Responder:
 
         totp = pyotp.TOTP(self.totp_secret)
         step = int(time.time()) // 30
+        if self.wrong_code:
+            # A refused code uses up no step: no need to wait, nothing to remember.
+            return "%06d" % ((int(totp.at(step * 30)) + 1) % 1000000)
         # pam_google_authenticator's DISALLOW_REUSE refuses a second login with
         # the same code: wait for the next step when this one was used already.
         os.makedirs(os.path.dirname(STATE), exist_ok=True)
@@ -91,10 +94,7 @@ class Responder:
             used[self.key] = step
             with open(STATE, "w", encoding="utf-8") as handle:
                 json.dump(used, handle)
-        code = totp.at(step * 30)
-        if self.wrong_code:
-            code = "%06d" % ((int(code) + 1) % 1000000)
-        return code
+        return totp.at(step * 30)
 
 
 def from_lab(args):
@@ -121,6 +121,9 @@ def probe(args):
     sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport = paramiko.Transport(sock)
+    # The TOTP reuse guard may wait up to 30 s inside a keyboard-interactive round;
+    # paramiko's default of 30 s for an auth reply would cut that short.
+    transport.auth_timeout = max(args.timeout, 75)
     try:
         transport.start_client(timeout=args.timeout)
         if args.known_hosts:
