@@ -85,7 +85,7 @@ def fresh_login(action, task_vars, connection=None, options=None, timeout=None, 
         conn._shell.set_options()
 
     user = conn.get_option("remote_user") if conn.has_option("remote_user") else None
-    host = conn.get_option("host") if conn.has_option("host") else None
+    host = next((conn.get_option(o) for o in ("host", "remote_addr") if conn.has_option(o)), None)
     port = conn.get_option("port") if conn.has_option("port") else None
     where = "%s@%s%s" % (user or "(default user)", host, (":%s" % port) if port else "")
     check = command or "echo %s" % MARKER
