@@ -75,7 +75,8 @@ lint: .venv/$(MAIN)/.stamp link
 	$(call bin,$(MAIN))/ruff check .
 	$(call bin,$(MAIN))/ruff format --check .
 	@echo "== ansible-lint (production profile)"
-	PATH=$(call bin,$(MAIN)):$$PATH ansible-lint --offline --profile production
+	@# ANSIBLE_HOME under tests/output: a fleetauth.ssh installed in ~/.ansible/collections must not shadow this tree.
+	ANSIBLE_HOME=$(ROOT)/tests/output/ansible-home PATH=$(call bin,$(MAIN)):$$PATH ansible-lint --offline --profile production
 	@echo "== antsibull-changelog lint"
 	$(call bin,$(MAIN))/antsibull-changelog lint
 
