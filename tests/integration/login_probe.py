@@ -13,7 +13,10 @@ variables, never from the command line:
         --methods publickey,keyboard-interactive --expect ok
 
 --methods is the chain to try, in order (comma = after partial success).
-Keyboard-interactive prompts are answered by explicit rules: a login password
+With --lab-dir and --lab-host (the lab's state directory and a host name, as
+in the lab inventory's lab_dir and inventory_hostname) the port, key, password,
+TOTP secret and known_hosts come from the lab's own state, so a playbook never
+handles them. Keyboard-interactive prompts are answered by explicit rules: a login password
 prompt gets PROBE_PASSWORD, a verification-code / one-time-password prompt gets
 a TOTP from PROBE_TOTP_SECRET (or a wrong code with --wrong-code); anything else
 ends the probe. Prints one JSON line: result (ok | partial | denied | error),
@@ -94,9 +97,25 @@ class Responder:
         return totp.at(step * 30)
 
 
+def from_lab(args):
+    """Fill port, key, known_hosts and secrets from the lab's state (lab.json)."""
+    with open(os.path.join(args.lab_dir, "lab.json"), encoding="utf-8") as handle:
+        lab = json.load(handle)
+    host = next((h for h in lab["hosts"] if h["name"] == args.lab_host), None)
+    if host is None:
+        raise SystemExit("login_probe: no host %r in lab %s" % (args.lab_host, lab["name"]))
+    user = lab["users"].get(args.user, {})
+    args.port = args.port or host["port"]
+    args.key = args.key or user.get("private_key")
+    args.known_hosts = args.known_hosts or lab["known_hosts"]
+    secrets = {"password": user.get("password"), "totp_secret": host.get("totp_secrets", {}).get(args.user)}
+    return secrets
+
+
 def probe(args):
-    password = os.environ.get("PROBE_PASSWORD")
-    totp_secret = os.environ.get("PROBE_TOTP_SECRET")
+    secrets = from_lab(args) if args.lab_dir else {}
+    password = os.environ.get("PROBE_PASSWORD", secrets.get("password"))
+    totp_secret = os.environ.get("PROBE_TOTP_SECRET", secrets.get("totp_secret"))
     responder = Responder(password, totp_secret, args.wrong_code, "%s:%d:%s" % (args.host, args.port, args.user))
     out = {"result": "error", "tried": [], "allowed": [], "rounds": responder.rounds}
     sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
@@ -157,7 +176,9 @@ def probe(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--lab-dir", help="lab state directory (inventory var lab_dir)")
+    parser.add_argument("--lab-host", help="host name in that lab (inventory_hostname)")
     parser.add_argument("--user", required=True)
     parser.add_argument("--key", help="private key file for publickey")
     parser.add_argument("--methods", default="publickey", help="chain to try, e.g. publickey,keyboard-interactive")
@@ -167,6 +188,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=20)
     parser.add_argument("--expect", default="ok", choices=["ok", "partial", "denied", "error", "any"])
     args = parser.parse_args(argv)
+    if not args.port and not (args.lab_dir and args.lab_host):
+        parser.error("give --port, or --lab-dir and --lab-host")
     out = probe(args)
     print(json.dumps(out, sort_keys=True))
     return 0 if args.expect in ("any", out["result"]) else 1
