@@ -5,36 +5,6 @@
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
-name: kbdint_account
-short_description: Describe a test account for fleetauth.ssh.safe_apply's verification logins
-version_added: 0.1.0
-description:
-  - Turns C({user, password, totp_secret, private_key_file, port}) into an item of
-    O(fleetauth.ssh.safe_apply#module:verify_accounts) that logs in through the C(fleetauth.ssh.kbdint) connection plugin.
-  - The result holds secrets; use it only in tasks with C(no_log=true).
-options:
-  _input:
-    description: The account; C(user) is required, the rest optional.
-    type: dict
-    required: true
-author:
-  - fleetauth.ssh contributors
-"""
-
-EXAMPLES = r"""
-- name: Prove the MFA canary after every reload
-  ansible.builtin.set_fact:
-    safe_reload_verify_accounts: "{{ [vault_mfa_canary | fleetauth.ssh.kbdint_account] }}"
-  no_log: true
-"""
-
-RETURN = r"""
-_value:
-  description: A dict with C(name), C(connection) and C(options).
-  type: dict
-"""
-
 from ansible.errors import AnsibleFilterError
 
 _OPTIONS = {"user": "remote_user", "password": "password", "totp_secret": "totp_secret", "private_key_file": "private_key_file", "port": "port"}

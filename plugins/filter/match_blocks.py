@@ -5,42 +5,6 @@
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
-name: match_blocks
-short_description: Build Match blocks for fleetauth.ssh.sshd_auth_methods from criteria and settings
-version_added: 0.1.0
-description:
-  - Turns a list of C(Match) criteria into the O(fleetauth.ssh.sshd_auth_methods#module:match) list, giving every block
-    the same settings. Used by the roles to express exceptions (an address range, an automation group).
-  - An item that is already a dict with C(criteria) keeps its own C(settings), merged over the shared ones.
-options:
-  _input:
-    description: Match criteria such as V(Address 10.0.0.0/8) or V(Group automation), or dicts with C(criteria) and C(settings).
-    type: list
-    elements: raw
-    required: true
-  settings:
-    description: Settings every block gets (names of the module's options).
-    type: dict
-    required: true
-author:
-  - fleetauth.ssh contributors
-"""
-
-EXAMPLES = r"""
-- name: Password logins only from the office range
-  fleetauth.ssh.sshd_auth_methods:
-    password: disabled
-    match: "{{ ['Address 10.20.0.0/16'] | fleetauth.ssh.match_blocks({'password': 'enabled'}) }}"
-"""
-
-RETURN = r"""
-_value:
-  description: A list of dicts with C(criteria) and C(settings).
-  type: list
-  elements: dict
-"""
-
 from ansible.errors import AnsibleFilterError
 
 

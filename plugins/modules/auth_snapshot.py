@@ -20,7 +20,7 @@ description:
   - Taking or dropping a snapshot is bookkeeping and reports C(changed=false); restoring reports whether any
     managed file changed.
 author:
-  - fleetauth.ssh contributors
+  - fleetauth.ssh contributors (@fleetauth)
 extends_documentation_fragment:
   - fleetauth.ssh.attributes
   - fleetauth.ssh.attributes.files

@@ -20,7 +20,7 @@ description:
     (M(fleetauth.ssh.auth_snapshot)), reloads sshd, proves a new login works again, and fails the host saying what happened.
   - Needs privilege escalation (C(become)) for the steps on the host.
 author:
-  - fleetauth.ssh contributors
+  - fleetauth.ssh contributors (@fleetauth)
 extends_documentation_fragment:
   - fleetauth.ssh.attributes
 attributes:

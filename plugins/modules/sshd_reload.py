@@ -18,7 +18,7 @@ description:
   - Existing SSH sessions survive a reload.
   - Used by the handlers of this collection's roles (the C(fleetauth.ssh.safe_reload) role).
 author:
-  - fleetauth.ssh contributors
+  - fleetauth.ssh contributors (@fleetauth)
 extends_documentation_fragment:
   - fleetauth.ssh.attributes
 attributes:

@@ -21,7 +21,7 @@ description:
     C(fleetauth.ssh.kbdint) connection plugin with a password and a TOTP secret.
   - This is an action plugin; it needs no Python on the host.
 author:
-  - fleetauth.ssh contributors
+  - fleetauth.ssh contributors (@fleetauth)
 extends_documentation_fragment:
   - fleetauth.ssh.attributes
 attributes:
