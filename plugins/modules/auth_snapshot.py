@@ -69,7 +69,8 @@ notes:
   - Symbolic links inside a snapshotted directory are recorded as links and never followed; a snapshotted path that is
     itself a symbolic link is refused.
 seealso:
-  - role: fleetauth.ssh.safe_reload
+  - module: fleetauth.ssh.safe_apply
+  - module: fleetauth.ssh.sshd_reload
 """
 
 EXAMPLES = r"""
