@@ -408,6 +408,13 @@ def wait_for_boot(host: dict, timeout: float) -> None:
     state = proc.stdout.strip()
     if state not in ("running", "degraded"):
         raise LabError("%s: systemd reports %r after boot; console log:\n%s" % (host["name"], state, console_tail(host)))
+    # pam_nologin refuses non-root logins while /run/nologin exists (until
+    # systemd-user-sessions has run); make sure it is gone, not just scheduled.
+    deadline = time.monotonic() + timeout
+    while subprocess.run(cmd[:-3] + ["test", "-e", "/run/nologin"], check=False).returncode == 0:
+        if time.monotonic() > deadline:
+            raise LabError("%s: /run/nologin still exists after boot; console log:\n%s" % (host["name"], console_tail(host)))
+        time.sleep(0.2)
     if state == "degraded":
         failed = subprocess.run(cmd[:-3] + ["systemctl", "--failed", "--no-legend", "--plain"], capture_output=True, text=True, check=False).stdout
         say("%s: booted degraded (failed units: %s)" % (host["name"], " ".join(line.split()[0] for line in failed.splitlines() if line.strip()) or "?"))
