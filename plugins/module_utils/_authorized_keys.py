@@ -281,17 +281,17 @@ def _bits(value):
 class KeyInfo:
     """A public key as sshd loaded it (never holds more than public data)."""
 
-    __slots__ = ("base", "bits", "cert", "cert_info", "fingerprint", "nid", "sk_application", "type_name")
+    # rarely set: class-level defaults keep the constructor cheap (50,000 keys a run)
+    sk_application = None
+    cert_info = None
 
-    def __init__(self):
-        self.base = None
-        self.cert = False
-        self.nid = None
-        self.bits = 0
-        self.type_name = None  # canonical sshd name of the key (certificate name for certificates)
-        self.fingerprint = None
-        self.sk_application = None
-        self.cert_info = None
+    def __init__(self, base=None, cert=False, nid=None, bits=0, type_name=None, fingerprint=None):
+        self.base = base
+        self.cert = cert
+        self.nid = nid
+        self.bits = bits
+        self.type_name = type_name  # canonical sshd name of the key (certificate name for certificates)
+        self.fingerprint = fingerprint
 
     @property
     def keygen_type(self):
@@ -373,9 +373,7 @@ def parse_blob(blob, allow_cert=True):
         raise BadKey("unknown_blob_type", "the key blob is of an unknown type")
     if kt.cert and not allow_cert:
         raise BadKey("bad_blob", "a certificate cannot sign a certificate")
-    info = KeyInfo()
-    info.base, info.cert, info.nid = kt.base, kt.cert, kt.nid
-    info.type_name = CANONICAL_NAME[kt.ident]
+    info = KeyInfo(kt.base, kt.cert, kt.nid, 0, CANONICAL_NAME[kt.ident])
     if kt.cert:
         _nonce, pos = _string(blob, pos)
     canon, info.bits, sk_app, pos = _plain_fields(blob, pos, kt.base, kt.nid, kt.name)
@@ -434,13 +432,7 @@ def _fast_key(kt, blob):
         bits = nid
     else:
         return None
-    info = KeyInfo()
-    info.base = base
-    info.nid = kt.nid
-    info.bits = bits
-    info.type_name = kt.plain
-    info.fingerprint = "SHA256:" + binascii.b2a_base64(hashlib.sha256(blob).digest())[:43].decode("ascii")
-    return info
+    return KeyInfo(base, False, kt.nid, bits, kt.plain, "SHA256:" + binascii.b2a_base64(hashlib.sha256(blob).digest())[:43].decode("ascii"))
 
 
 def _cert_fields(blob, pos):
@@ -800,20 +792,20 @@ _TYPEISH = re.compile(rb"[a-z0-9][a-z0-9@._-]{2,63}")
 class Line:
     """One line of an authorized_keys file and what sshd makes of it."""
 
-    __slots__ = ("comment", "end_line", "key", "kind", "message", "number", "options", "raw", "readable", "reason", "severity")
+    # defaults for what most lines never set (class-level: cheap construction)
+    options = None  # Options when the line has an options field that parsed
+    comment = None
+    reason = None  # short code for invalid lines (and "nul_byte" for keys followed by one)
+    message = None
+    severity = None
+    end_line = None  # last line of a key split over several lines
+    readable = False  # sshd (and ssh-keygen -l) read a key here, whatever else is wrong
 
-    def __init__(self, number, raw):
+    def __init__(self, number, raw, kind=BLANK, key=None):
         self.number = number
         self.raw = raw  # the original bytes without the newline (used to rewrite the file)
-        self.kind = BLANK
-        self.key = None  # KeyInfo when a key could be read (also for some invalid lines)
-        self.options = None  # Options when they parsed
-        self.comment = None
-        self.reason = None  # short code for invalid lines
-        self.message = None
-        self.severity = None
-        self.end_line = None  # last line of a key split over several lines
-        self.readable = False  # sshd (and ssh-keygen -l) read a key here, whatever else is wrong
+        self.kind = kind
+        self.key = key  # KeyInfo when a key could be read (also for some invalid lines)
 
 
 def _skip(s, pos):
@@ -1000,45 +992,57 @@ def rebuild(data, lines, drop):
     return out
 
 
+_KEY_CACHE = {}  # (type, base64) -> KeyInfo: a key deployed to many accounts is decoded once per run
+_KEY_CACHE_LIMIT = 200000
+
+
 def parse_file(data, max_line_length=DEFAULT_MAX_LINE_LENGTH, utc_suffix_ok=True):
     """Parse a whole file (bytes); returns a list of :class:`Line`, keys split over lines detected."""
     parsed = []
     append = parsed.append
-    kget = KEY_TYPES.get
-    a2b = binascii.a2b_base64
-    b2a = binascii.b2a_base64
+    cache = _KEY_CACHE
     number = 0
     for raw in split_lines(data):
         number += 1
         # fast path: "TYPE BASE64[ comment]" with canonical base64 and blob, the shape of nearly every line;
         # anything else (options, tabs, odd spacing or encodings, NUL bytes) takes sshd's full path below
         parts = raw.split(b" ", 2)
-        if len(parts) > 1 and len(raw) <= max_line_length:
-            kt = kget(parts[0])
-            if kt is not None and not kt.cert:
-                token = parts[1]
-                if token[-1:] == b"\r" and len(parts) == 2:
-                    token = token[:-1]
-                try:
-                    blob = a2b(token)
-                except (binascii.Error, ValueError):
-                    blob = None
-                if blob and b2a(blob, newline=False) == token and b"\0" not in raw:
-                    info = _fast_key(kt, blob)
-                    if info is not None:
-                        line = Line(number, raw)
-                        line.kind = KEY
-                        line.key = info
-                        line.readable = True
-                        if len(parts) == 3:
-                            line.comment = _comment_text(parts[2].lstrip(b" \t"))
-                        append(line)
-                        continue
+        if len(parts) > 1 and len(raw) <= max_line_length and b"\0" not in raw:
+            token = parts[1]
+            if len(parts) == 2 and token[-1:] == b"\r":
+                token = token[:-1]
+            cache_key = (parts[0], token)
+            info = cache.get(cache_key)
+            if info is None:
+                info = _fast_path_key(parts[0], token)
+                if info is not None and len(cache) < _KEY_CACHE_LIMIT:
+                    cache[cache_key] = info
+            if info is not None:
+                line = Line(number, raw, KEY, info)
+                line.readable = True
+                if len(parts) == 3:
+                    line.comment = _comment_text(parts[2].lstrip(b" \t"))
+                append(line)
+                continue
         append(parse_line(number, raw, max_line_length, utc_suffix_ok))
     if any(line.kind == INVALID for line in parsed):
         _detect_private_keys(parsed)
         _detect_split_keys(parsed, max_line_length)
     return parsed
+
+
+def _fast_path_key(head, token):
+    kt = KEY_TYPES.get(head)
+    if kt is None or kt.cert:
+        return None
+    try:
+        blob = binascii.a2b_base64(token)
+    except (binascii.Error, ValueError):
+        return None
+    # canonical base64 only (what ssh-keygen writes); anything else takes the careful path
+    if not blob or binascii.b2a_base64(blob, newline=False) != token:
+        return None
+    return _fast_key(kt, blob)
 
 
 _PRIVATE_MARKERS = (b"PRIVATE KEY-----", b"PuTTY-User-Key-File-", b"b3BlbnNzaC1rZXktdjE")
@@ -1153,6 +1157,17 @@ def match_pattern_list(string, patterns):
 
 def algorithm_accepted(key_type_name, algorithms):
     """sshkey_match_keyname_to_sigalgs: whether a key of this type can sign with one of *algorithms*."""
+    cache_key = (key_type_name, algorithms)
+    cached = _ACCEPTED_CACHE.get(cache_key)
+    if cached is None:
+        cached = _ACCEPTED_CACHE[cache_key] = _algorithm_accepted(key_type_name, algorithms)
+    return cached
+
+
+_ACCEPTED_CACHE = {}
+
+
+def _algorithm_accepted(key_type_name, algorithms):
     if not algorithms:
         return False
     kt = KEY_TYPES.get(key_type_name.encode("ascii"))
@@ -1178,22 +1193,57 @@ def algorithm_accepted(key_type_name, algorithms):
 # ------------------------------------------------------------------ StrictModes (auth.c safe_path)
 
 
-def strict_modes_problem(st_mode, st_uid, uid, is_file):
+def strict_modes_problem(st_mode, st_uid, uid, is_file, group_ok=None):
     """Why sshd's StrictModes refuses this file/directory (None when it is fine).
 
-    The rule sshd applies: owned by the user or root, and no group/world write
-    bit; the file must also be a regular file.
+    The rule sshd applies (auth.c/misc.c safe_path): owned by the user or root, and
+    no group/world write bit; the file must also be a regular file. Debian and
+    Ubuntu patch sshd ("user-group-modes") to accept a group-writable file or
+    directory when its group has the user as its only member: pass *group_ok*,
+    a callable answering that for the file's group, to apply their rule.
     """
     if is_file and not stat.S_ISREG(st_mode):
         return "is not a regular file"
     problems = []
     if st_uid not in (0, uid):
         problems.append("is owned by uid %d (must be the user or root)" % st_uid)
-    if st_mode & 0o022:
-        problems.append(
-            "is %s-writable (mode %04o)" % ("group- and world" if st_mode & 0o022 == 0o022 else "group" if st_mode & 0o020 else "world", stat.S_IMODE(st_mode))
-        )
+    writable = st_mode & 0o022
+    if writable == 0o020 and group_ok is not None and group_ok():
+        writable = 0
+    if writable:
+        if writable == 0o022:
+            what = "group- and world-writable"
+        elif writable == 0o020:
+            what = "group-writable (by a group with other members)" if group_ok is not None else "group-writable"
+        else:
+            what = "world-writable"
+        problems.append("is %s (mode %04o)" % (what, stat.S_IMODE(st_mode)))
     return " and ".join(problems) if problems else None
+
+
+def private_group(gid, owner_uid, user_uid, group_members, primary_members, names):
+    """Debian's user-group-modes test: does group *gid* have *user_uid* as its only member?
+
+    *group_members*: gid -> list of member names (group database order, or None when the
+    group does not exist); *primary_members*: gid -> uids whose primary group it is
+    (every passwd entry); *names*: uid -> account name. Zero members is not enough.
+    """
+    members = group_members.get(gid)
+    if members is None:
+        return False
+    count = 0
+    for member_uid in primary_members.get(gid, ()):
+        count += 1
+        if member_uid != user_uid:
+            return False
+    owner = names.get(owner_uid)
+    if owner is None:
+        return False
+    if members:
+        count += 1
+        if members[0] != owner or len(members) > 1:
+            return False
+    return count > 0
 
 
 def can_access(st_mode, st_uid, st_gid, uid, gids, bits):

@@ -45,6 +45,7 @@ from ._sshd_runtime import SshdError, SshdRuntime, context_spec
 
 SEVERITIES = ("high", "medium", "low", "info")
 REMOVABLE = ("invalid", "weak", "expired", "unlisted", "duplicate")
+KEY_REPORTS = ("full", "fingerprints", "none")
 DEFAULT_AUTHORIZED_KEYS_FILES = (".ssh/authorized_keys", ".ssh/authorized_keys2")
 DEFAULT_SSHD_CONFIG = "/etc/ssh/sshd_config"
 MAX_FINDINGS_PER_FILE = 200
@@ -52,6 +53,8 @@ MAX_CONFIG_BYTES = 1 << 20
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+_BLOCKING = frozenset({"invalid", "expired", "refused_by_server"})
+_UNSET = object()
 
 
 class AuditError(Exception):
@@ -96,10 +99,12 @@ def load_accounts(users=None, getpwall=pwd.getpwall, getpwnam=pwd.getpwnam):
 class GroupMap:
     """Supplementary groups of users, read once from the group database when first needed."""
 
-    def __init__(self, getgrall=None):
+    def __init__(self, getgrall=None, getpwall=None):
         self._getgrall = getgrall
+        self._getpwall = getpwall
         self._members = None
         self._names = None
+        self._private = None
 
     def _load(self):
         members, names = {}, {}
@@ -108,6 +113,19 @@ class GroupMap:
             for member in entry.gr_mem:
                 members.setdefault(member, set()).add(entry.gr_gid)
         self._members, self._names = members, names
+
+    def private(self, gid, owner_uid, user_uid):
+        """Debian's user-group-modes test for group *gid* (see ak.private_group)."""
+        if self._private is None:
+            group_members = {}
+            for entry in (self._getgrall or grp.getgrall)():
+                group_members.setdefault(entry.gr_gid, list(entry.gr_mem))
+            primary, names = {}, {}
+            for entry in (self._getpwall or pwd.getpwall)():
+                primary.setdefault(entry.pw_gid, []).append(entry.pw_uid)
+                names.setdefault(entry.pw_uid, entry.pw_name)
+            self._private = (group_members, primary, names)
+        return ak.private_group(gid, owner_uid, user_uid, *self._private)
 
     def gids(self, account):
         if self._members is None:
@@ -147,6 +165,7 @@ class EffectiveConfig:
             self.required_rsa_size = int(values.get("requiredrsasize", 0))
         except ValueError:
             self.required_rsa_size = 0
+        self.refusals = {}  # (key type, cert-authority) -> refusal or None, filled as keys are met
 
     @property
     def pubkey_usable(self):
@@ -291,6 +310,8 @@ def _group_match(group_names, patterns):
 
 def expand_tokens(template, account):
     """sshd's expansion of AuthorizedKeysFile: %h %u %U %%, relative paths under the home directory."""
+    if "%" not in template:
+        return template if template.startswith("/") else account.home.rstrip("/") + "/" + template
     out = []
     index = 0
     while index < len(template):
@@ -331,7 +352,7 @@ def normalize(path):
 
 
 class WalkResult:
-    __slots__ = ("dir_fd", "dirs", "file_st", "missing", "name", "not_dir", "symlink", "symlink_st", "symlink_target")
+    __slots__ = ("dir_fd", "dirs", "error", "file_st", "missing", "name", "not_dir", "symlink", "symlink_st", "symlink_target")
 
     def __init__(self):
         self.dirs = []  # [(path, stat)] from "/" down to the parent directory
@@ -343,6 +364,7 @@ class WalkResult:
         self.symlink_st = None  # lstat of the link itself (its owner decides how alarming it is)
         self.missing = False
         self.not_dir = None  # a component that is not a directory
+        self.error = None  # a directory that could not be opened (e.g. permission denied on NFS)
 
 
 class Walker:
@@ -392,38 +414,34 @@ class Walker:
                 fd, st = cached
                 result.dirs.append((here, st))
                 continue
-            try:
-                lst = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except OSError:
-                result.missing = True
-                return None
-            if stat.S_ISLNK(lst.st_mode):
-                result.symlink = here
-                result.symlink_st = lst
-                result.symlink_target = _readlink(name, fd)
-                return None
-            if not stat.S_ISDIR(lst.st_mode):
-                result.not_dir = here
-                return None
+            # O_NOFOLLOW|O_DIRECTORY: a symlink or a non-directory fails here, and nothing is opened
             try:
                 new_fd = os.open(name, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    result.symlink = here
-                    result.symlink_target = "(replaced while being checked)"
-                else:
-                    result.missing = True
+                self._classify_failure(name, fd, here, exc, result)
                 return None
             st = os.fstat(new_fd)
-            if (st.st_dev, st.st_ino) != (lst.st_dev, lst.st_ino):
-                os.close(new_fd)
-                result.symlink = here
-                result.symlink_target = "(replaced while being checked)"
-                return None
             self._remember(here, new_fd, st)
             result.dirs.append((here, st))
             fd = new_fd
         return fd
+
+    @staticmethod
+    def _classify_failure(name, dir_fd, here, exc, result):
+        try:
+            lst = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            lst = None
+        if lst is not None and stat.S_ISLNK(lst.st_mode):
+            result.symlink = here
+            result.symlink_st = lst
+            result.symlink_target = _readlink(name, dir_fd)
+        elif lst is not None and not stat.S_ISDIR(lst.st_mode):
+            result.not_dir = here
+        elif exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            result.error = "%s: %s" % (here, exc.strerror)
+        else:
+            result.missing = True
 
     def walk(self, path):
         """lstat the last component of *path* after reaching its parent safely."""
@@ -438,6 +456,9 @@ class Walker:
             result.file_st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             result.missing = True
+            return result
+        except OSError as exc:
+            result.error = "%s: %s" % (path, exc.strerror)
             return result
         if stat.S_ISLNK(result.file_st.st_mode):
             result.symlink = path
@@ -479,8 +500,12 @@ def read_regular(dir_fd, name, expected, max_bytes):
             return None, "it was replaced while being checked", False
         if st.st_size > max_bytes:
             return None, None, True
-        chunks = []
-        total = 0
+        want = min(st.st_size, max_bytes) + 1
+        data = os.read(fd, want)
+        if len(data) < want and len(data) == st.st_size:
+            return data, None, False  # the whole file in one read (EOF seen: short read on a regular file)
+        chunks = [data]
+        total = len(data)
         while True:
             chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
             if not chunk:
@@ -541,10 +566,11 @@ class Policy:
         fix_permissions=True,
         max_file_size=16 << 20,
         max_line_length=ak.DEFAULT_MAX_LINE_LENGTH,
-        report_keys=True,
+        key_report="full",
         connection=None,
         effective_config="grouped",
         sshd_config=None,
+        strict_modes_rule="auto",
     ):
         self.min_rsa_bits = min_rsa_bits
         self.allowed = None if allowed_fingerprints is None else set(_check_fingerprints(allowed_fingerprints, "allowed_fingerprints"))
@@ -565,12 +591,17 @@ class Policy:
             raise AuditError("max_file_size must be positive and max_line_length at least 256")
         self.max_file_size = max_file_size
         self.max_line_length = max_line_length
-        self.report_keys = report_keys
+        if key_report not in KEY_REPORTS:
+            raise AuditError("key_report must be one of %s" % ", ".join(KEY_REPORTS))
+        self.key_report = key_report
         self.connection = {k: v for k, v in (connection or {}).items() if v not in (None, "")}
         if effective_config not in ("grouped", "per_user"):
             raise AuditError("effective_config must be grouped or per_user")
         self.effective_config = effective_config
         self.sshd_config = sshd_config
+        if strict_modes_rule not in ("auto", "upstream", "debian"):
+            raise AuditError("strict_modes_rule must be auto, upstream or debian")
+        self.strict_modes_rule = strict_modes_rule
         if self.connection:
             try:
                 context_spec(dict(self.connection, user="x"))
@@ -664,9 +695,11 @@ class Auditor:
         self.findings = []
         self.notes = []
         self.version = None
+        self.strict_rule = policy.strict_modes_rule if policy.strict_modes_rule != "auto" else "upstream"
         self.evaluations = 0
         self.reports = []
-        self._seen = {}  # (fingerprint, cert_authority) -> {user: [(file, line number)]}
+        self._seen = {}  # (fingerprint, cert_authority) -> (user, file report, line) of its first account
+        self._shared = {}  # (fingerprint, cert_authority) -> {user: (file report, line)} for keys of several accounts
         self._links_reported = set()
 
     # -- effective configuration
@@ -679,6 +712,8 @@ class Auditor:
             return {account.name: cfg for account in accounts}
         try:
             self.version = self.runtime.version()
+            if self.policy.strict_modes_rule == "auto":
+                self.strict_rule = "debian" if re.search(r"Debian|Ubuntu", self.runtime.version_text or "") else "upstream"
         except SshdError as exc:
             self.notes.append("sshd is not usable (%s): default AuthorizedKeysFile and StrictModes, no algorithm checks" % exc)
             cfg = EffectiveConfig()
@@ -783,6 +818,10 @@ class Auditor:
             fr.status = "symlink"
             self._symlink_finding(report, fr, walk)
             return
+        if walk.error:
+            fr.status = "error"
+            self._finding("medium", "read_error", account.name, fr.path, None, None, "cannot reach %s (%s); not audited" % (fr.path, walk.error))
+            return
         if walk.missing or walk.not_dir or walk.file_st is None:
             return
         st = walk.file_st
@@ -867,17 +906,23 @@ class Auditor:
             path=walk.symlink,
         )
 
+    def _group_ok(self, st, uid):
+        """None for upstream's rule; for Debian's, a callable telling whether st's group is the user's alone."""
+        if self.strict_rule != "debian":
+            return None
+        return lambda: self.groups.private(st.st_gid, st.st_uid, uid)
+
     def _strict_modes(self, report, fr):
         account = report.account
         uid = account.uid
-        problem = ak.strict_modes_problem(fr.st.st_mode, fr.st.st_uid, uid, True)
+        problem = ak.strict_modes_problem(fr.st.st_mode, fr.st.st_uid, uid, True, self._group_ok(fr.st, uid))
         if problem:
             fr.strict.append((fr.path, problem, fr.st, True))
         home = normalize(account.home) if account.home else None
-        chain = [d for d in fr.dirs]
+        chain = fr.dirs
         under_home = home is not None and any(path == home for path, _st in chain)
         for path, st in reversed(chain):
-            problem = ak.strict_modes_problem(st.st_mode, st.st_uid, uid, False)
+            problem = ak.strict_modes_problem(st.st_mode, st.st_uid, uid, False, self._group_ok(st, uid))
             if problem:
                 fr.strict.append((path, problem, st, False))
             if under_home and path == home:
@@ -946,124 +991,143 @@ class Auditor:
         account, cfg, policy = report.account, report.cfg, self.policy
         allowed = policy.allowed_for(account)
         required = policy.required_for(account)
-        listed = 0
-        hidden = 0
+        min_rsa_bits = policy.min_rsa_bits
+        key_report = policy.key_report
+        file_usable = fr.usable and cfg.pubkey_usable
+        refusals = cfg.refusals
+        seen = self._seen
+        name = account.name
+        listed = hidden = 0
         for line in fr.lines:
-            if line.kind in (ak.BLANK, ak.COMMENT):
+            kind = line.kind
+            if kind is ak.BLANK or kind is ak.COMMENT:
                 continue
-            line_findings = []
             key = line.key
             fingerprint = key.fingerprint if key is not None else None
-            if line.kind == ak.INVALID:
-                line_findings.append((line.severity or "medium", "invalid", line.reason, line.message))
+            found = None
+            if kind is ak.INVALID:
+                found = [(line.severity or "medium", "invalid", line.reason, line.message)]
             else:
                 opts = line.options
-                ca = bool(opts and opts.cert_authority)
-                if key.base == ak.DSA:
-                    line_findings.append(("high", "weak", "dsa", "DSA keys are limited to 1024 bits, off by default since OpenSSH 7.0 and removed in 10.0"))
-                elif key.base == ak.RSA and key.bits < policy.min_rsa_bits:
-                    line_findings.append(("medium", "weak", "rsa_bits", "RSA key of %d bits, under min_rsa_bits (%d)" % (key.bits, policy.min_rsa_bits)))
+                ca = opts is not None and opts.cert_authority
+                base = key.base
+                if base == ak.RSA:
+                    if key.bits < min_rsa_bits:
+                        found = [("medium", "weak", "rsa_bits", "RSA key of %d bits, under min_rsa_bits (%d)" % (key.bits, min_rsa_bits))]
+                elif base == ak.DSA:
+                    found = [("high", "weak", "dsa", "DSA keys are limited to 1024 bits, off by default since OpenSSH 7.0 and removed in 10.0")]
                 if opts is not None and opts.expiry is not None and opts.expiry < self.now:
-                    line_findings.append(
+                    found = (found or []) + [
                         ("low", "expired", "expiry_time", "expiry-time %s has passed (%s); sshd refuses this key" % (opts.expiry_text, _iso(opts.expiry)))
-                    )
-                refused = self._refused(cfg, key, ca)
-                if refused:
-                    line_findings.append(("medium", "refused_by_server", refused[0], refused[1]))
+                    ]
+                refusal_key = (key.type_name, ca)
+                refused = refusals.get(refusal_key, _UNSET)
+                if refused is _UNSET:
+                    refused = refusals[refusal_key] = self._refused_algorithm(cfg, key.type_name, ca)
+                if refused is None and base == ak.RSA and not ca and cfg.required_rsa_size and key.bits < cfg.required_rsa_size:
+                    refused = ("required_rsa_size", "RSA key of %d bits, under sshd's RequiredRSASize (%d)" % (key.bits, cfg.required_rsa_size))
+                if refused is not None:
+                    found = (found or []) + [("medium", "refused_by_server", refused[0], refused[1])]
                 if allowed is not None and fingerprint not in allowed:
-                    line_findings.append(("high", "unlisted", None, "%s %s is not in the allowlist" % (key.type_name, fingerprint)))
+                    found = (found or []) + [("high", "unlisted", None, "%s %s is not in the allowlist" % (key.type_name, fingerprint))]
                 if required:
                     effective = opts or ak.Options()
-                    missing = [name for name in required if not effective.satisfies(name)]
+                    missing = [option for option in required if not effective.satisfies(option)]
                     if missing:
-                        line_findings.append(("high", "missing_options", None, "required option(s) missing: %s" % ", ".join(missing)))
+                        found = (found or []) + [("high", "missing_options", None, "required option(s) missing: %s" % ", ".join(missing))]
                 if line.reason == "nul_byte":
-                    line_findings.append(("low", "nul_byte", None, line.message))
+                    found = (found or []) + [("low", "nul_byte", None, line.message)]
                 dup_key = (fingerprint, ca)
                 first = user_seen.get(dup_key)
                 if first is not None:
-                    line_findings.append(
+                    found = (found or []) + [
                         (
                             "low",
                             "duplicate",
                             "same_user",
                             "the same key is already on line %d of %s; sshd uses the first line whose options allow the login" % (first[1], first[0]),
                         )
-                    )
+                    ]
                 else:
                     user_seen[dup_key] = (fr.path, line.number)
-                self._seen.setdefault(dup_key, {}).setdefault(account.name, []).append((fr, line))
-            for severity, kind, reason, message in line_findings:
-                if kind in REMOVABLE and not (kind == "duplicate" and reason != "same_user"):
-                    fr.removals.setdefault(line.number, set()).add(kind)
-                if listed < MAX_FINDINGS_PER_FILE:
-                    extra = {"reason": reason} if reason else {}
-                    if line.end_line:
-                        extra["end_line"] = line.end_line
-                    self._finding(severity, kind, account.name, fr.path, line.number, fingerprint, message, **extra)
-                    listed += 1
-                else:
-                    hidden += 1
+                    other = seen.get(dup_key)
+                    if other is None:
+                        seen[dup_key] = (name, fr, line)
+                    else:
+                        shared = self._shared.get(dup_key)
+                        if shared is None:
+                            shared = self._shared[dup_key] = {other[0]: (other[1], other[2])}
+                        shared.setdefault(name, (fr, line))
+            if found:
+                for severity, finding_kind, reason, message in found:
+                    if finding_kind in REMOVABLE and not (finding_kind == "duplicate" and reason != "same_user"):
+                        fr.removals.setdefault(line.number, set()).add(finding_kind)
+                    if listed < MAX_FINDINGS_PER_FILE:
+                        extra = {"reason": reason} if reason else {}
+                        if line.end_line:
+                            extra["end_line"] = line.end_line
+                        self._finding(severity, finding_kind, name, fr.path, line.number, fingerprint, message, **extra)
+                        listed += 1
+                    else:
+                        hidden += 1
             if line.readable:
-                entry = self._key_entry(fr, line, line_findings, cfg)
-                report.usable += entry["usable"]
-                if policy.report_keys:
+                usable = file_usable and kind is ak.KEY and not (found and any(f[1] in _BLOCKING for f in found))
+                report.usable += usable
+                if key_report == "fingerprints":
+                    report.keys.append(fingerprint)
+                elif key_report == "full":
+                    entry = {
+                        "file": fr.path,
+                        "line": line.number,
+                        "type": key.type_name,
+                        "bits": key.bits,
+                        "fingerprint": fingerprint,
+                        "comment": line.comment,
+                        "usable": usable,
+                    }
+                    if line.options is not None and line.options.raw:
+                        entry["options"] = list(line.options.raw)
+                        if line.options.cert_authority:
+                            entry["cert_authority"] = True
+                    if found:
+                        entry["problems"] = sorted({f[1] for f in found})
+                    if key.sk_application is not None:
+                        entry["sk_application"] = key.sk_application
+                    if key.cert_info is not None:
+                        entry["certificate"] = key.cert_info
                     report.keys.append(entry)
         if hidden:
             self._finding(
                 "info",
                 "truncated",
-                account.name,
+                name,
                 fr.path,
                 None,
                 None,
                 "%d more findings in %s are not listed (first %d shown)" % (hidden, fr.path, MAX_FINDINGS_PER_FILE),
             )
 
-    def _refused(self, cfg, key, cert_authority):
+    @staticmethod
+    def _refused_algorithm(cfg, type_name, cert_authority):
+        """Why the server's algorithm settings refuse keys of *type_name* (None when they do not)."""
         if cert_authority:
-            if cfg.ca_algorithms is not None and not ak.algorithm_accepted(key.type_name, cfg.ca_algorithms):
-                return ("ca_algorithm", "sshd accepts no certificate signed by a %s CA (CASignatureAlgorithms)" % key.type_name)
+            if cfg.ca_algorithms is not None and not ak.algorithm_accepted(type_name, cfg.ca_algorithms):
+                return ("ca_algorithm", "sshd accepts no certificate signed by a %s CA (CASignatureAlgorithms)" % type_name)
             if cfg.accepted_algorithms is not None and "-cert-v01@openssh.com" not in cfg.accepted_algorithms:
                 return ("no_certificates", "sshd accepts no certificate algorithm (PubkeyAcceptedAlgorithms), so this CA key is unused")
             return None
-        if cfg.accepted_algorithms is not None and not ak.algorithm_accepted(key.type_name, cfg.accepted_algorithms):
-            return ("algorithm", "sshd does not accept %s keys (PubkeyAcceptedAlgorithms)" % key.type_name)
-        if key.base == ak.RSA and cfg.required_rsa_size and key.bits < cfg.required_rsa_size:
-            return ("required_rsa_size", "RSA key of %d bits, under sshd's RequiredRSASize (%d)" % (key.bits, cfg.required_rsa_size))
+        if cfg.accepted_algorithms is not None and not ak.algorithm_accepted(type_name, cfg.accepted_algorithms):
+            return ("algorithm", "sshd does not accept %s keys (PubkeyAcceptedAlgorithms)" % type_name)
         return None
 
-    def _key_entry(self, fr, line, line_findings, cfg):
-        key = line.key
-        problems = sorted({kind for _sev, kind, _reason, _msg in line_findings})
-        blocking = {"invalid", "expired", "refused_by_server"}
-        entry = {
-            "file": fr.path,
-            "line": line.number,
-            "type": key.type_name,
-            "bits": key.bits,
-            "fingerprint": key.fingerprint,
-            "comment": line.comment,
-            "options": list(line.options.raw) if line.options else [],
-            "usable": bool(fr.usable and cfg.pubkey_usable and not blocking.intersection(problems)),
-            "problems": problems,
-        }
-        if line.options is not None and line.options.cert_authority:
-            entry["cert_authority"] = True
-        if key.sk_application is not None:
-            entry["sk_application"] = key.sk_application
-        if key.cert_info is not None:
-            entry["certificate"] = key.cert_info
-        return entry
-
     def _cross_account_duplicates(self):
-        for (fingerprint, _ca), by_user in self._seen.items():
-            if len(by_user) < 2:
-                continue
+        if not self._shared:
+            return
+        reports = {report.account.name: report for report in self.reports}
+        for (fingerprint, _ca), by_user in self._shared.items():
             users = sorted(by_user)
-            for user, places in by_user.items():
+            for user, (fr, line) in by_user.items():
                 others = [u for u in users if u != user]
-                fr, line = places[0]
                 shown = ", ".join(others[:10]) + (" and %d more" % (len(others) - 10) if len(others) > 10 else "")
                 self._finding(
                     "medium",
@@ -1075,12 +1139,11 @@ class Auditor:
                     "the same key is authorized for %d other account(s): %s (a shared key: nobody can tell who logged in)" % (len(others), shown),
                     reason="other_users",
                 )
-                for report in self.reports:
-                    if report.account.name == user:
-                        for entry in report.keys:
-                            if entry["fingerprint"] == fingerprint and "duplicate" not in entry["problems"]:
-                                entry["problems"] = sorted(entry["problems"] + ["duplicate"])
-                        break
+                if self.policy.key_report != "full":
+                    continue
+                for entry in reports[user].keys:
+                    if entry["fingerprint"] == fingerprint and "duplicate" not in entry.get("problems", ()):
+                        entry["problems"] = sorted(entry.get("problems", []) + ["duplicate"])
 
     def _finding(self, severity, kind, user, file_path, line, fingerprint, message, **extra):
         finding = {"severity": severity, "kind": kind, "user": user, "file": file_path, "line": line, "fingerprint": fingerprint, "message": message}
@@ -1338,24 +1401,29 @@ def build_result(auditor, enforcer=None):
             disabled.setdefault("publickey", []).append(account.name)
         if not existing and not report.keys:
             continue
-        entry = {
-            "uid": account.uid,
-            "home": account.home,
-            "files": [
-                {
-                    "path": fr.path,
-                    "status": fr.status,
-                    "mode": "%04o" % stat.S_IMODE(fr.st.st_mode) if fr.st is not None else None,
-                    "owner_uid": fr.st.st_uid if fr.st is not None else None,
-                    "lines": len(fr.lines),
-                    "keys": sum(1 for line in fr.lines if line.readable),
-                    "used_by_sshd": fr.usable,
-                }
-                for fr in existing
-            ],
-        }
-        if auditor.policy.report_keys:
-            entry["keys"] = report.keys
+        mode = auditor.policy.key_report
+        if mode == "none":
+            continue
+        if mode == "fingerprints":
+            entry = {"keys": report.keys}
+        else:
+            entry = {
+                "uid": account.uid,
+                "home": account.home,
+                "files": [
+                    {
+                        "path": fr.path,
+                        "status": fr.status,
+                        "mode": "%04o" % stat.S_IMODE(fr.st.st_mode) if fr.st is not None else None,
+                        "owner_uid": fr.st.st_uid if fr.st is not None else None,
+                        "lines": len(fr.lines),
+                        "keys": sum(1 for line in fr.lines if line.readable),
+                        "used_by_sshd": fr.usable,
+                    }
+                    for fr in existing
+                ],
+                "keys": report.keys,
+            }
         if cfg is not None and cfg.command:
             entry["authorized_keys_command"] = cfg.command
         users[account.name] = entry
@@ -1408,7 +1476,12 @@ def build_result(auditor, enforcer=None):
         "summary": summary,
         "users": users,
         "findings": findings + extra,
-        "sshd": {"version": "%d.%d" % auditor.version if auditor.version else None, "evaluations": auditor.evaluations, "notes": auditor.notes},
+        "sshd": {
+            "version": "%d.%d" % auditor.version if auditor.version else None,
+            "evaluations": auditor.evaluations,
+            "strict_modes_rule": auditor.strict_rule,
+            "notes": auditor.notes,
+        },
     }
     return result
 
@@ -1444,10 +1517,11 @@ def policy_from_params(params):
         fix_permissions=params.get("fix_permissions", True),
         max_file_size=params.get("max_file_size", 16 << 20),
         max_line_length=params.get("max_line_length", ak.DEFAULT_MAX_LINE_LENGTH),
-        report_keys=params.get("report_keys", True),
+        key_report=params.get("key_report", "full"),
         connection=params.get("connection"),
         effective_config=params.get("effective_config", "grouped"),
         sshd_config=params.get("sshd_config"),
+        strict_modes_rule=params.get("strict_modes_rule", "auto"),
     )
 
 

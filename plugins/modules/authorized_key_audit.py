@@ -154,6 +154,17 @@ options:
     description: The sshd configuration file to evaluate (C(sshd -f)); by default sshd's own (C(/etc/ssh/sshd_config)).
     type: path
     version_added: 0.1.0
+  strict_modes_rule:
+    description:
+      - Which StrictModes rule the server applies. V(upstream) is OpenSSH's - no group or world write permission anywhere
+        from the key file up to the home directory.
+      - V(debian) is Debian's and Ubuntu's patched sshd, which also accepts group write permission when the group has the
+        account as its only member (user private groups).
+      - V(auto) picks V(debian) when C(sshd -V) names Debian or Ubuntu, else V(upstream).
+    type: str
+    choices: [auto, upstream, debian]
+    default: auto
+    version_added: 0.1.0
   max_file_size:
     description: Key files larger than this (bytes) are reported and not read.
     type: int
@@ -164,10 +175,17 @@ options:
     type: int
     default: 16384
     version_added: 0.1.0
-  report_keys:
-    description: Include every account's key list in the result; turn off to keep results small on very large hosts.
-    type: bool
-    default: true
+  key_report:
+    description:
+      - How much of every account's key list the result carries (see RV(users)).
+      - V(full) gives file details and, per key, file, line, type, bits, fingerprint, comment, usable, and where they apply
+        options, problems, cert_authority, sk_application and certificate.
+      - V(fingerprints) gives each account's fingerprints only, in file order; findings still describe every problem in full.
+        Use it on hosts with many thousands of keys, where a full report is large to build and to ship to the controller.
+      - V(none) leaves RV(users) empty (the summary and findings remain).
+    type: str
+    choices: [full, fingerprints, none]
+    default: full
     version_added: 0.1.0
 notes:
   - Certificate signatures are not verified (the Python standard library cannot); a certificate listed in authorized_keys is reported
@@ -221,8 +239,9 @@ summary:
 users:
   description:
     - Accounts with key files, by name; each with uid, home, its files (path, status, mode, owner_uid, lines, keys, used_by_sshd)
-      and, with O(report_keys), its keys (file, line, type, bits, fingerprint, comment, options, usable, problems, and
-      cert_authority / sk_application / certificate where they apply).
+      and its keys (file, line, type, bits, fingerprint, comment, usable, and options / problems / cert_authority /
+      sk_application / certificate where they apply), with O(key_report=full).
+    - With O(key_report=fingerprints), each account has only C(keys), a list of fingerprints in file order.
   returned: always
   type: dict
   sample:
@@ -262,10 +281,10 @@ findings:
       fingerprint: SHA256:LFyKWD0iImyhLW44IJe+OjN4XnLNiAqYjcLyPYieOD0
       message: the ecdsa-sha2-nistp256 key ... is split over lines 3-4 (a paste broke it); sshd reads none of it
 sshd:
-  description: The OpenSSH version, how many times C(sshd -T) ran, and notes on how the configuration was read.
+  description: The OpenSSH version, how many times C(sshd -T) ran, the StrictModes rule applied, and notes on how the configuration was read.
   returned: always
   type: dict
-  sample: {version: "9.2", evaluations: 1, notes: []}
+  sample: {version: "9.2", evaluations: 1, strict_modes_rule: debian, notes: []}
 files:
   description: Files and directories changed (or that would be, in check mode).
   returned: always
@@ -308,9 +327,10 @@ def main():
             },
             "sshd_path": {"type": "path"},
             "sshd_config": {"type": "path"},
+            "strict_modes_rule": {"type": "str", "choices": ["auto", "upstream", "debian"], "default": "auto"},
             "max_file_size": {"type": "int", "default": 16777216},
             "max_line_length": {"type": "int", "default": 16384},
-            "report_keys": {"type": "bool", "default": True},
+            "key_report": {"type": "str", "choices": ["full", "fingerprints", "none"], "default": "full"},
         },
         supports_check_mode=True,
     )

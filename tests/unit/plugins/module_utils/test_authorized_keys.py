@@ -573,6 +573,31 @@ def test_strict_modes_rule(mode, uid, user, is_file, problem):
         assert problem in found
 
 
+@pytest.mark.parametrize(
+    "gid,owner,user,expected",
+    [
+        (10, 1000, 1000, True),  # alice's private group: she is its only (primary) member
+        (20, 1000, 1000, False),  # bob has it as primary group too
+        (30, 1000, 1000, True),  # no primary members, alice as the one supplementary member
+        (40, 1000, 1000, False),  # two supplementary members
+        (50, 1000, 1000, False),  # no members at all
+        (99, 1000, 1000, False),  # no such group
+        (10, 0, 1000, True),  # root-owned, alice's private group: the only member is still alice
+    ],
+)
+def test_debian_private_group_rule(gid, owner, user, expected):
+    group_members = {10: [], 20: [], 30: ["alice"], 40: ["alice", "bob"], 50: []}
+    primary_members = {10: [1000], 20: [1000, 1001]}
+    names = {0: "root", 1000: "alice", 1001: "bob"}
+    assert ak.private_group(gid, owner, user, group_members, primary_members, names) is expected
+
+
+def test_strict_modes_with_the_debian_rule():
+    assert ak.strict_modes_problem(0o100664, 1000, 1000, True, group_ok=lambda: True) is None
+    assert "group-writable" in ak.strict_modes_problem(0o100664, 1000, 1000, True, group_ok=lambda: False)
+    assert "world-writable" in ak.strict_modes_problem(0o100666, 1000, 1000, True, group_ok=lambda: True)
+
+
 def test_can_access():
     assert ak.can_access(0o100600, 0, 0, 1000, {1000}, 4) is False
     assert ak.can_access(0o100640, 0, 50, 1000, {1000, 50}, 4) is True

@@ -68,6 +68,8 @@ BOOKWORM = {
 class FakeRuntime:
     """Answers version() and effective() like SshdRuntime; per-user overrides; counts calls."""
 
+    version_text = "OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.17 1 Jul 2025"
+
     def __init__(self, values=None, per_user=None, version=(9, 2)):
         self.values = dict(BOOKWORM, **(values or {}))
         self.per_user = per_user or {}
@@ -307,6 +309,43 @@ def test_directory_outside_home_is_reported_not_fixed(tree):
     enforcer = enforce(auditor)
     assert not enforcer.changed
     assert stat.S_IMODE(os.stat(shared).st_mode) == 0o777
+
+
+class Entry:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def debian_groups():
+    groups = [Entry(gr_name="alice", gr_gid=ALICE, gr_mem=[]), Entry(gr_name="team", gr_gid=4300, gr_mem=["alice", "bob"])]
+    groups.append(Entry(gr_name="solo", gr_gid=4301, gr_mem=["alice"]))
+    users = [Entry(pw_name="alice", pw_uid=ALICE, pw_gid=ALICE), Entry(pw_name="bob", pw_uid=BOB, pw_gid=BOB)]
+    return ka.GroupMap(getgrall=lambda: groups, getpwall=lambda: users)
+
+
+@needs_root
+@pytest.mark.parametrize(
+    "rule,gid,flagged",
+    [("debian", ALICE, False), ("debian", 4300, True), ("debian", 4301, False), ("debian", 4999, True), ("upstream", ALICE, True)],
+)
+def test_debian_accepts_a_group_writable_file_of_a_private_group(tree, rule, gid, flagged):
+    account, path = make_home(tree, "alice", ALICE, [ED], mode=0o664)
+    os.lchown(path, ALICE, gid)
+    auditor = audit([account], groups=debian_groups(), strict_modes_rule=rule)
+    assert (kinds(auditor) == [("strict_modes", None, None)]) is flagged
+    if flagged:
+        assert "group-writable" in auditor.findings[0]["message"]
+
+
+def test_auto_rule_follows_the_sshd_build(tree):
+    account = ka.Account("alice", ALICE, ALICE, os.path.join(tree, "none"))
+    debian = ka.Auditor(ka.Policy(), runtime=FakeRuntime(), groups=FakeGroups())
+    debian.configure([account])
+    upstream_runtime = FakeRuntime()
+    upstream_runtime.version_text = "OpenSSH_9.8p1, OpenSSL 3.2.2 4 Jun 2024"
+    upstream = ka.Auditor(ka.Policy(), runtime=upstream_runtime, groups=FakeGroups())
+    upstream.configure([account])
+    assert (debian.strict_rule, upstream.strict_rule) == ("debian", "upstream")
 
 
 @needs_root
