@@ -376,7 +376,7 @@ class Walker:
     """
 
     def __init__(self):
-        self._shared = {}  # path -> (fd, stat), depth <= 2
+        self._shared = {}  # path -> (fd, stat), depth <= 1 ("/", "/home")
         self._session = {}  # path -> (fd, stat), closed by end_account()
 
     def end_account(self):
@@ -394,7 +394,7 @@ class Walker:
         return self._shared.get(path) or self._session.get(path)
 
     def _remember(self, path, fd, st):
-        (self._shared if path.count("/") <= 2 and len(self._shared) < 256 else self._session)[path] = (fd, st)
+        (self._shared if path.count("/") <= 1 and len(self._shared) < 64 else self._session)[path] = (fd, st)
 
     def directory(self, path, result):
         """Open directory *path* (normalized); fill result.dirs; return its fd, or None with result telling why."""
@@ -713,7 +713,7 @@ class Auditor:
         try:
             self.version = self.runtime.version()
             if self.policy.strict_modes_rule == "auto":
-                self.strict_rule = "debian" if re.search(r"Debian|Ubuntu", self.runtime.version_text or "") else "upstream"
+                self.strict_rule = detect_strict_rule(self.runtime.version_text, lambda: _read_binary(self.runtime.sshd))
         except SshdError as exc:
             self.notes.append("sshd is not usable (%s): default AuthorizedKeysFile and StrictModes, no algorithm checks" % exc)
             cfg = EffectiveConfig()
@@ -1150,6 +1150,28 @@ class Auditor:
         finding.update(extra)
         self.findings.append(finding)
         return finding
+
+
+_DISTRO_BUILD = re.compile(rb"OpenSSH_[0-9][0-9.]*p[0-9]+ (?:Debian|Ubuntu)")
+
+
+def detect_strict_rule(version_text, read_binary):
+    """``debian`` when sshd is Debian's or Ubuntu's build (patched StrictModes), else ``upstream``.
+
+    ``sshd -V`` names the build on some releases only (bookworm prints a bare
+    ``OpenSSH_9.2``), so the version banner compiled into the binary decides.
+    """
+    if re.search(r"OpenSSH_\S+ (Debian|Ubuntu)", version_text or ""):
+        return "debian"
+    data = read_binary()
+    return "debian" if data and _DISTRO_BUILD.search(data) else "upstream"
+
+
+def _read_binary(path):
+    try:
+        return read_bytes(path, max_bytes=64 << 20)
+    except (AtomicWriteError, OSError):
+        return None
 
 
 def _context_safe(name):

@@ -160,7 +160,7 @@ options:
         from the key file up to the home directory.
       - V(debian) is Debian's and Ubuntu's patched sshd, which also accepts group write permission when the group has the
         account as its only member (user private groups).
-      - V(auto) picks V(debian) when C(sshd -V) names Debian or Ubuntu, else V(upstream).
+      - V(auto) picks V(debian) when sshd is Debian's or Ubuntu's build (its version banner, from C(sshd -V) or the binary), else V(upstream).
     type: str
     choices: [auto, upstream, debian]
     default: auto

@@ -337,12 +337,27 @@ def test_debian_accepts_a_group_writable_file_of_a_private_group(tree, rule, gid
         assert "group-writable" in auditor.findings[0]["message"]
 
 
+@pytest.mark.parametrize(
+    "text,binary,rule",
+    [
+        ("OpenSSH_10.0p2 Debian-7+deb13u4, OpenSSL 3.5.7", None, "debian"),
+        ("OpenSSH_9.2, OpenSSL 3.0.20 7 Apr 2026", b"\0OpenSSH_9.2p1 Debian-2+deb12u10\0usage", "debian"),
+        ("OpenSSH_9.6p1 Ubuntu-3ubuntu13.5, OpenSSL 3.0.13", None, "debian"),
+        ("OpenSSH_9.8p1, OpenSSL 3.2.2", b"\0OpenSSH_9.8p1\0", "upstream"),
+        ("OpenSSH_9.8p1, OpenSSL 3.2.2", None, "upstream"),
+    ],
+)
+def test_detect_strict_rule(text, binary, rule):
+    assert ka.detect_strict_rule(text, lambda: binary) == rule
+
+
 def test_auto_rule_follows_the_sshd_build(tree):
     account = ka.Account("alice", ALICE, ALICE, os.path.join(tree, "none"))
     debian = ka.Auditor(ka.Policy(), runtime=FakeRuntime(), groups=FakeGroups())
     debian.configure([account])
     upstream_runtime = FakeRuntime()
     upstream_runtime.version_text = "OpenSSH_9.8p1, OpenSSL 3.2.2 4 Jun 2024"
+    upstream_runtime.sshd = "/nonexistent/sshd"
     upstream = ka.Auditor(ka.Policy(), runtime=upstream_runtime, groups=FakeGroups())
     upstream.configure([account])
     assert (debian.strict_rule, upstream.strict_rule) == ("debian", "upstream")
@@ -584,3 +599,48 @@ def test_load_accounts_from_passwd_and_names():
     assert "root" in [a.name for a in accounts]
     accounts, missing = ka.load_accounts(["root", "no-such-user-xyz", "root"])
     assert [a.name for a in accounts] == ["root"] and missing == ["no-such-user-xyz"]
+
+
+def test_policy_from_module_params():
+    policy = ka.policy_from_params(
+        {
+            "min_rsa_bits": 2048,
+            "allowed_fingerprints": None,
+            "allowed_fingerprints_by_user": {"alice": "%s, %s" % (fp(ED), fp(ECDSA)), "bob": [fp(RSA4096)]},
+            "required_options": ["NO-PTY"],
+            "required_options_by_user": {"deploy": ["from"]},
+            "remove": ["weak"],
+            "key_report": "fingerprints",
+            "connection": {"host": "jump.example", "addr": None, "laddr": None, "lport": 22, "rdomain": None},
+        }
+    )
+    assert policy.allowed_for(ka.Account("alice", 1, 1, "/")) == {fp(ED), fp(ECDSA)}
+    assert policy.required_for(ka.Account("deploy", 1, 1, "/")) == ["no-pty", "from"]
+    assert policy.remove == {"weak"} and policy.key_report == "fingerprints"
+    assert policy.connection == {"host": "jump.example", "lport": 22}
+    with pytest.raises(ka.AuditError, match="remove: unknown"):
+        ka.policy_from_params({"remove": ["everything"]})
+
+
+@needs_root
+def test_fingerprints_and_none_reports(tree):
+    account, _ = make_home(tree, "alice", ALICE, [ED, "garbage", RSA4096])
+    result = ka.build_result(audit([account], key_report="fingerprints"))
+    assert result["users"] == {"alice": {"keys": [fp(ED), fp(RSA4096)]}}
+    assert result["summary"]["usable_keys"] == 2 and result["summary"]["by_kind"] == {"invalid": 1}
+    assert ka.build_result(audit([account], key_report="none"))["users"] == {}
+
+
+def test_render_never_shows_key_data():
+    lines = ak.parse_file(("# c\n%s laptop\n\nno-pty %s\nssh-ed25519 AAAAbroken\n" % (ED, RSA4096)).encode())
+    text = ka.render(lines, {5})
+    assert text.splitlines() == [
+        "1: # (comment)",
+        "2: ssh-ed25519 256 %s fixture-ed25519 laptop" % fp(ED),
+        "3: ",
+        "4: no-pty ssh-rsa 4096 %s fixture-rsa-4096" % fp(RSA4096),
+        "5: (invalid: bad_base64)",
+    ]
+    assert ED.split()[1] not in text
+    long_text = ka.render(lines, {5}, limit=2)
+    assert long_text.splitlines() == ["(5 lines; only the removed ones are shown)", "5: (invalid: bad_base64)"]
