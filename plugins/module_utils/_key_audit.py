@@ -32,6 +32,7 @@ import errno
 import fnmatch
 import glob as _glob
 import grp
+import marshal
 import os
 import pwd
 import re
@@ -674,13 +675,28 @@ class FileReport:
 
 
 class AccountReport:
+    """What the audit found for one account (plain data, so a worker process can send it back)."""
+
     def __init__(self, account, cfg):
         self.account = account
         self.cfg = cfg
-        self.files = []
-        self.keys = []  # key entries (dicts)
+        self.files = []  # FileReport objects (kept for enforce)
+        self.file_summaries = []  # existing files: path, status, mode, owner_uid, lines, keys, used_by_sshd
+        self.keys = []  # key entries (dicts) or fingerprints, per key_report
         self.usable = 0
+        self.readable = 0
+        self.occurrences = []  # ((fingerprint, cert_authority), path, line) of each key's first line in this account
         self.config_error = None
+
+    def to_wire(self):
+        return (self.account.name, self.file_summaries, self.keys, self.usable, self.readable, self.occurrences)
+
+    @classmethod
+    def from_wire(cls, account, cfg, wire):
+        report = cls(account, cfg)
+        _name, report.file_summaries, report.keys, report.usable, report.readable, occurrences = wire
+        report.occurrences = [(tuple(key), path, number) for key, path, number in occurrences]
+        return report
 
 
 class Auditor:
@@ -698,8 +714,6 @@ class Auditor:
         self.strict_rule = policy.strict_modes_rule if policy.strict_modes_rule != "auto" else "upstream"
         self.evaluations = 0
         self.reports = []
-        self._seen = {}  # (fingerprint, cert_authority) -> (user, file report, line) of its first account
-        self._shared = {}  # (fingerprint, cert_authority) -> {user: (file report, line)} for keys of several accounts
         self._links_reported = set()
 
     # -- effective configuration
@@ -761,7 +775,24 @@ class Auditor:
 
     # -- one account
 
-    def audit(self, accounts, configs):
+    def audit(self, accounts, configs, workers=1):
+        """Audit *accounts*; with workers > 1 (audit only, no enforce) chunks run in forked processes."""
+        chunks = _chunks(accounts, workers) if workers > 1 and hasattr(os, "fork") else [list(accounts)]
+        children = [self._fork_chunk(chunk, configs) for chunk in chunks[1:]]
+        self._audit_chunk(chunks[0], configs)
+        for chunk, child in zip(chunks[1:], children):
+            wire = _collect(child)
+            if wire is None:
+                self.notes.append("a worker process failed; its %d accounts were audited in the main process" % len(chunk))
+                self._audit_chunk(chunk, configs)
+                continue
+            findings, reports = wire
+            self.findings.extend(findings)
+            for account, report_wire in zip(chunk, reports):
+                self.reports.append(AccountReport.from_wire(account, configs.get(account.name), report_wire))
+        self._cross_account_duplicates()
+
+    def _audit_chunk(self, accounts, configs):
         for account in accounts:
             cfg = configs.get(account.name)
             report = AccountReport(account, cfg)
@@ -773,7 +804,33 @@ class Auditor:
                 self._audit_account(report)
             finally:
                 self.walker.end_account()
-        self._cross_account_duplicates()
+
+    def _fork_chunk(self, accounts, configs):
+        """Audit *accounts* in a child process; returns (pid, read end of its pipe), or None when fork fails."""
+        try:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return None
+        if pid:
+            os.close(write_fd)
+            return pid, read_fd
+        status = 1
+        try:  # the child: audit, send plain data back, leave without running the parent's exit handlers
+            os.close(read_fd)
+            self.walker = Walker()
+            self.findings = []
+            self.reports = []
+            self._audit_chunk(accounts, configs)
+            payload = marshal.dumps((self.findings, [report.to_wire() for report in self.reports]))
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_fd, view) :]
+            status = 0
+        except BaseException:  # pylint: disable=broad-exception-caught
+            status = 1
+        finally:
+            os._exit(status)  # pylint: disable=protected-access
 
     def _paths(self, report):
         account, cfg = report.account, report.cfg
@@ -806,6 +863,21 @@ class Auditor:
             utc_ok = self.version is None or self.version >= (9, 1)
             file_report.lines = ak.parse_file(file_report.data, self.policy.max_line_length, utc_ok)
             self._check_lines(report, file_report, user_seen)
+        for fr in report.files:
+            if fr.exists:
+                readable = sum(1 for line in fr.lines if line.readable)
+                report.readable += readable
+                report.file_summaries.append(
+                    {
+                        "path": fr.path,
+                        "status": fr.status,
+                        "mode": "%04o" % stat.S_IMODE(fr.st.st_mode) if fr.st is not None else None,
+                        "owner_uid": fr.st.st_uid if fr.st is not None else None,
+                        "lines": len(fr.lines),
+                        "keys": readable,
+                        "used_by_sshd": fr.usable,
+                    }
+                )
         if report.config_error:
             self._finding("medium", "config_error", account.name, None, None, None, report.config_error)
         _ = cfg
@@ -995,7 +1067,7 @@ class Auditor:
         key_report = policy.key_report
         file_usable = fr.usable and cfg.pubkey_usable
         refusals = cfg.refusals
-        seen = self._seen
+        occurrences = report.occurrences
         name = account.name
         listed = hidden = 0
         for line in fr.lines:
@@ -1050,14 +1122,7 @@ class Auditor:
                     ]
                 else:
                     user_seen[dup_key] = (fr.path, line.number)
-                    other = seen.get(dup_key)
-                    if other is None:
-                        seen[dup_key] = (name, fr, line)
-                    else:
-                        shared = self._shared.get(dup_key)
-                        if shared is None:
-                            shared = self._shared[dup_key] = {other[0]: (other[1], other[2])}
-                        shared.setdefault(name, (fr, line))
+                    occurrences.append((dup_key, fr.path, line.number))
             if found:
                 for severity, finding_kind, reason, message in found:
                     if finding_kind in REMOVABLE and not (finding_kind == "duplicate" and reason != "same_user"):
@@ -1121,20 +1186,30 @@ class Auditor:
         return None
 
     def _cross_account_duplicates(self):
-        if not self._shared:
+        first = {}  # (fingerprint, cert_authority) -> (user, path, line) where it was first seen
+        shared = {}  # (fingerprint, cert_authority) -> {user: (path, line)} for keys of several accounts
+        for report in self.reports:
+            name = report.account.name
+            for dup_key, path, number in report.occurrences:
+                other = first.get(dup_key)
+                if other is None:
+                    first[dup_key] = (name, path, number)
+                elif other[0] != name:
+                    shared.setdefault(dup_key, {other[0]: (other[1], other[2])}).setdefault(name, (path, number))
+        if not shared:
             return
         reports = {report.account.name: report for report in self.reports}
-        for (fingerprint, _ca), by_user in self._shared.items():
+        for (fingerprint, _ca), by_user in shared.items():
             users = sorted(by_user)
-            for user, (fr, line) in by_user.items():
+            for user, (path, number) in by_user.items():
                 others = [u for u in users if u != user]
                 shown = ", ".join(others[:10]) + (" and %d more" % (len(others) - 10) if len(others) > 10 else "")
                 self._finding(
                     "medium",
                     "duplicate",
                     user,
-                    fr.path,
-                    line.number,
+                    path,
+                    number,
                     fingerprint,
                     "the same key is authorized for %d other account(s): %s (a shared key: nobody can tell who logged in)" % (len(others), shown),
                     reason="other_users",
@@ -1150,6 +1225,47 @@ class Auditor:
         finding.update(extra)
         self.findings.append(finding)
         return finding
+
+
+def _chunks(items, count):
+    items = list(items)
+    size = -(-len(items) // max(1, count))
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def _collect(child):
+    """The (findings, reports) a worker sent, or None when it failed."""
+    if child is None:
+        return None
+    pid, read_fd = child
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(read_fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+    _pid, status = os.waitpid(pid, 0)
+    if status != 0:
+        return None
+    try:
+        # our own forked child wrote this, through a pipe made before the fork: nothing else can
+        return marshal.loads(b"".join(chunks))  # noqa: S302
+    except (EOFError, ValueError, TypeError):
+        return None
+
+
+def worker_count(accounts, minimum=2000, limit=4):
+    """How many processes to audit *accounts* with: one per available CPU (up to *limit*) for large hosts."""
+    if len(accounts) < minimum:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, limit))
 
 
 _DISTRO_BUILD = re.compile(rb"OpenSSH_[0-9][0-9.]*p[0-9]+ (?:Debian|Ubuntu)")
@@ -1412,9 +1528,9 @@ def build_result(auditor, enforcer=None):
     disabled = {}
     for report in auditor.reports:
         account, cfg = report.account, report.cfg
-        existing = [fr for fr in report.files if fr.exists]
+        existing = report.file_summaries
         files += len(existing)
-        readable = sum(1 for fr in existing for line in fr.lines if line.readable)
+        readable = report.readable
         keys += readable
         usable += report.usable
         if cfg is not None and cfg.command:
@@ -1426,26 +1542,7 @@ def build_result(auditor, enforcer=None):
         mode = auditor.policy.key_report
         if mode == "none":
             continue
-        if mode == "fingerprints":
-            entry = {"keys": report.keys}
-        else:
-            entry = {
-                "uid": account.uid,
-                "home": account.home,
-                "files": [
-                    {
-                        "path": fr.path,
-                        "status": fr.status,
-                        "mode": "%04o" % stat.S_IMODE(fr.st.st_mode) if fr.st is not None else None,
-                        "owner_uid": fr.st.st_uid if fr.st is not None else None,
-                        "lines": len(fr.lines),
-                        "keys": sum(1 for line in fr.lines if line.readable),
-                        "used_by_sshd": fr.usable,
-                    }
-                    for fr in existing
-                ],
-                "keys": report.keys,
-            }
+        entry = {"keys": report.keys} if mode == "fingerprints" else {"uid": account.uid, "home": account.home, "files": existing, "keys": report.keys}
         if cfg is not None and cfg.command:
             entry["authorized_keys_command"] = cfg.command
         users[account.name] = entry
@@ -1483,7 +1580,7 @@ def build_result(auditor, enforcer=None):
         by_kind[finding["kind"]] = by_kind.get(finding["kind"], 0) + 1
     summary = {
         "accounts": len(auditor.reports),
-        "accounts_with_keys": sum(1 for report in auditor.reports if any(fr.lines and any(line.readable for line in fr.lines) for fr in report.files)),
+        "accounts_with_keys": sum(1 for report in auditor.reports if report.readable),
         "files": files,
         "keys": keys,
         "usable_keys": usable,
@@ -1562,7 +1659,8 @@ def run_module_audit(module):
         for name in missing:
             auditor._finding("medium", "unknown_user", name, None, None, None, "no account named %s in the passwd database" % name)  # pylint: disable=protected-access
         configs = auditor.configure(accounts)
-        auditor.audit(accounts, configs)
+        # enforce needs every file's content in this process; an audit of a large host uses all CPUs
+        auditor.audit(accounts, configs, workers=1 if params.get("state") == "enforce" else worker_count(accounts))
         if params.get("state") == "enforce":
             enforcer = Enforcer(module, auditor, backup=params.get("backup", False))
             enforcer.apply(plan_enforce(auditor))

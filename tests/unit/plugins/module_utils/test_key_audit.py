@@ -644,3 +644,24 @@ def test_render_never_shows_key_data():
     assert ED.split()[1] not in text
     long_text = ka.render(lines, {5}, limit=2)
     assert long_text.splitlines() == ["(5 lines; only the removed ones are shown)", "5: (invalid: bad_base64)"]
+
+
+@needs_root
+def test_parallel_audit_gives_the_same_result(tree):
+    accounts = []
+    for index in range(40):
+        lines = [ED, "garbage %d" % index] if index % 3 else [RSA4096, 'expiry-time="20200101" ' + ECDSA, ED]
+        account, _path = make_home(tree, "u%02d" % index, 5000 + index, lines, mode=0o644 if index % 7 else 0o666)
+        accounts.append(account)
+    sequential = ka.build_result(audit(accounts))
+    auditor = ka.Auditor(ka.Policy(), runtime=FakeRuntime(), groups=FakeGroups())
+    auditor.audit(accounts, auditor.configure(accounts), workers=3)
+    parallel = ka.build_result(auditor)
+    assert parallel == sequential
+    assert sequential["summary"]["by_kind"]["duplicate"] == 40 + 14 + 14  # ED in all 40 accounts, RSA and ECDSA in every third
+    assert not auditor.notes
+
+
+def test_worker_count():
+    assert ka.worker_count(range(10)) == 1
+    assert 1 <= ka.worker_count(range(5000)) <= 4
