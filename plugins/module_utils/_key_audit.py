@@ -798,7 +798,7 @@ class Auditor:
             report = AccountReport(account, cfg)
             self.reports.append(report)
             if cfg is None:
-                self._finding("medium", "config_error", account.name, None, None, None, "the user name cannot be passed to sshd -T -C; account not audited")
+                self.add_finding("medium", "config_error", account.name, None, None, None, "the user name cannot be passed to sshd -T -C; account not audited")
                 continue
             try:
                 self._audit_account(report)
@@ -852,7 +852,7 @@ class Auditor:
         return [(p, t) for p, t in paths if not (p in seen or seen.add(p))]
 
     def _audit_account(self, report):
-        account, cfg = report.account, report.cfg
+        account = report.account
         user_seen = {}
         for path, template in self._paths(report):
             file_report = FileReport(path, template)
@@ -879,8 +879,7 @@ class Auditor:
                     }
                 )
         if report.config_error:
-            self._finding("medium", "config_error", account.name, None, None, None, report.config_error)
-        _ = cfg
+            self.add_finding("medium", "config_error", account.name, None, None, None, report.config_error)
 
     def _inspect_file(self, report, fr):
         account, cfg = report.account, report.cfg
@@ -892,7 +891,7 @@ class Auditor:
             return
         if walk.error:
             fr.status = "error"
-            self._finding("medium", "read_error", account.name, fr.path, None, None, "cannot reach %s (%s); not audited" % (fr.path, walk.error))
+            self.add_finding("medium", "read_error", account.name, fr.path, None, None, "cannot reach %s (%s); not audited" % (fr.path, walk.error))
             return
         if walk.missing or walk.not_dir or walk.file_st is None:
             return
@@ -902,7 +901,7 @@ class Auditor:
         fr.name = walk.name
         if not stat.S_ISREG(st.st_mode):
             fr.status = "not_regular"
-            self._finding(
+            self.add_finding(
                 "medium",
                 "not_regular_file",
                 account.name,
@@ -917,7 +916,7 @@ class Auditor:
             self._strict_modes(report, fr)
         self._user_access(report, fr)
         if st.st_nlink > 1:
-            self._finding(
+            self.add_finding(
                 "high",
                 "hardlink",
                 account.name,
@@ -929,7 +928,7 @@ class Auditor:
         data, error, oversized = read_regular(walk.dir_fd, walk.name, st, self.policy.max_file_size)
         if oversized:
             fr.status = "oversized"
-            self._finding(
+            self.add_finding(
                 "medium",
                 "oversized_file",
                 account.name,
@@ -941,7 +940,7 @@ class Auditor:
             return
         if error:
             fr.status = "error"
-            self._finding("medium", "read_error", account.name, fr.path, None, None, "%s: %s" % (fr.path, error))
+            self.add_finding("medium", "read_error", account.name, fr.path, None, None, "%s: %s" % (fr.path, error))
             return
         fr.data = data
         fr.usable = not fr.strict and fr.readable_by_user
@@ -966,7 +965,7 @@ class Auditor:
             tail = "not followed (audit) and never written through (enforce), but sshd follows it as the user: replace it with a real %s" % (
                 "file" if walk.symlink == fr.path else "directory"
             )
-        self._finding(
+        self.add_finding(
             severity,
             "symlink",
             account.name,
@@ -1001,7 +1000,7 @@ class Auditor:
                 break
         for path, problem, st, is_file in fr.strict:
             inside = self._inside_home(account, path)
-            self._finding(
+            self.add_finding(
                 "high",
                 "strict_modes",
                 account.name,
@@ -1047,7 +1046,7 @@ class Auditor:
 
     def _unreadable(self, report, fr, why):
         fr.readable_by_user = False
-        self._finding(
+        self.add_finding(
             "medium",
             "unreadable_by_user",
             report.account.name,
@@ -1131,7 +1130,7 @@ class Auditor:
                         extra = {"reason": reason} if reason else {}
                         if line.end_line:
                             extra["end_line"] = line.end_line
-                        self._finding(severity, finding_kind, name, fr.path, line.number, fingerprint, message, **extra)
+                        self.add_finding(severity, finding_kind, name, fr.path, line.number, fingerprint, message, **extra)
                         listed += 1
                     else:
                         hidden += 1
@@ -1162,7 +1161,7 @@ class Auditor:
                         entry["certificate"] = key.cert_info
                     report.keys.append(entry)
         if hidden:
-            self._finding(
+            self.add_finding(
                 "info",
                 "truncated",
                 name,
@@ -1204,7 +1203,7 @@ class Auditor:
             for user, (path, number) in by_user.items():
                 others = [u for u in users if u != user]
                 shown = ", ".join(others[:10]) + (" and %d more" % (len(others) - 10) if len(others) > 10 else "")
-                self._finding(
+                self.add_finding(
                     "medium",
                     "duplicate",
                     user,
@@ -1220,7 +1219,7 @@ class Auditor:
                     if entry["fingerprint"] == fingerprint and "duplicate" not in entry.get("problems", ()):
                         entry["problems"] = sorted(entry.get("problems", []) + ["duplicate"])
 
-    def _finding(self, severity, kind, user, file_path, line, fingerprint, message, **extra):
+    def add_finding(self, severity, kind, user, file_path, line, fingerprint, message, **extra):
         finding = {"severity": severity, "kind": kind, "user": user, "file": file_path, "line": line, "fingerprint": fingerprint, "message": message}
         finding.update(extra)
         self.findings.append(finding)
@@ -1542,7 +1541,8 @@ def build_result(auditor, enforcer=None):
         mode = auditor.policy.key_report
         if mode == "none":
             continue
-        entry = {"keys": report.keys} if mode == "fingerprints" else {"uid": account.uid, "home": account.home, "files": existing, "keys": report.keys}
+        entry = {"uid": account.uid, "home": account.home, "files": existing} if mode == "full" else {}
+        entry["keys"] = report.keys
         if cfg is not None and cfg.command:
             entry["authorized_keys_command"] = cfg.command
         users[account.name] = entry
@@ -1653,11 +1653,13 @@ def run_module_audit(module):
         module.fail_json(msg=str(exc))
     runtime = SshdRuntime(module.run_command, sshd_path=params.get("sshd_path"))
     auditor = Auditor(policy, runtime=runtime)
+    if os.geteuid() != 0:
+        auditor.notes.append("not running as root (use become): other accounts' key files may be unreadable and reported as read errors")
     enforcer = None
     try:
         accounts, missing = load_accounts(params.get("users"))
         for name in missing:
-            auditor._finding("medium", "unknown_user", name, None, None, None, "no account named %s in the passwd database" % name)  # pylint: disable=protected-access
+            auditor.add_finding("medium", "unknown_user", name, None, None, None, "no account named %s in the passwd database" % name)
         configs = auditor.configure(accounts)
         # enforce needs every file's content in this process; an audit of a large host uses all CPUs
         auditor.audit(accounts, configs, workers=1 if params.get("state") == "enforce" else worker_count(accounts))

@@ -32,7 +32,7 @@ description:
   - Runs on the managed host with the Python standard library (3.8 or later); needs root (become) to read every
     account's files.
 author:
-  - fleetauth.ssh developers
+  - fleetauth.ssh developers (@fleetauth)
 extends_documentation_fragment:
   - fleetauth.ssh.attributes
   - fleetauth.ssh.attributes.files

@@ -466,8 +466,8 @@ def test_file_changed_during_the_run_is_left_alone(tree):
 
 @needs_root
 def test_allowlists_required_options_and_shared_keys(tree):
-    alice, _ = make_home(tree, "alice", ALICE, [ED, 'from="10.0.0.0/8",restrict ' + RSA4096])
-    bob, _ = make_home(tree, "bob", BOB, [ED])
+    alice, _path = make_home(tree, "alice", ALICE, [ED, 'from="10.0.0.0/8",restrict ' + RSA4096])
+    bob, _path = make_home(tree, "bob", BOB, [ED])
     auditor = audit(
         [alice, bob],
         allowed_fingerprints=[fp(ED)],
@@ -482,7 +482,7 @@ def test_allowlists_required_options_and_shared_keys(tree):
 
 @needs_root
 def test_server_refusals(tree):
-    account, _ = make_home(tree, "alice", ALICE, [ED, RSA2048, "cert-authority " + CA])
+    account, _path = make_home(tree, "alice", ALICE, [ED, RSA2048, "cert-authority " + CA])
     runtime = FakeRuntime({"pubkeyacceptedalgorithms": "rsa-sha2-512", "requiredrsasize": "3072", "casignaturealgorithms": "rsa-sha2-512"})
     auditor = audit([account], runtime=runtime, min_rsa_bits=1024)
     assert kinds(auditor) == [
@@ -494,7 +494,7 @@ def test_server_refusals(tree):
 
 @needs_root
 def test_authorized_keys_command_and_disabled_pubkey_are_noted(tree):
-    account, _ = make_home(tree, "alice", ALICE, [ED])
+    account, _path = make_home(tree, "alice", ALICE, [ED])
     runtime = FakeRuntime({"authorizedkeyscommand": "/usr/bin/fetch-keys %u", "authorizedkeyscommanduser": "nobody", "pubkeyauthentication": "no"})
     result = ka.build_result(audit([account], runtime=runtime))
     by_kind = {f["kind"]: f for f in result["findings"]}
@@ -522,7 +522,7 @@ def test_expand_tokens():
 
 @needs_root
 def test_tokens_and_glob_on_openssh_10(tree):
-    account, _ = make_home(tree, "alice", ALICE)
+    account, _path = make_home(tree, "alice", ALICE)
     keydir = os.path.join(account.home, ".ssh", "authorized_keys.d")
     os.makedirs(keydir)
     for name, line in (("a.pub", ED), ("b.pub", ECDSA), (".hidden", RSA4096)):
@@ -624,7 +624,7 @@ def test_policy_from_module_params():
 
 @needs_root
 def test_fingerprints_and_none_reports(tree):
-    account, _ = make_home(tree, "alice", ALICE, [ED, "garbage", RSA4096])
+    account, _path = make_home(tree, "alice", ALICE, [ED, "garbage", RSA4096])
     result = ka.build_result(audit([account], key_report="fingerprints"))
     assert result["users"] == {"alice": {"keys": [fp(ED), fp(RSA4096)]}}
     assert result["summary"]["usable_keys"] == 2 and result["summary"]["by_kind"] == {"invalid": 1}
