@@ -602,21 +602,19 @@ REQUIRABLE_OPTIONS = (
 )
 
 
+_QUOTE_END = re.compile(rb'\\"|"')
+_OPTIONS_END = re.compile(rb'\\"|["\t ]')
+
+
 def _dequote(s, pos):
     """sshd's opt_dequote: a double-quoted value, ``\\"`` for a quote; return (bytes, new pos)."""
     if pos >= len(s) or s[pos] != 0x22:
         raise BadOptions("missing start quote")
-    pos += 1
-    out = bytearray()
-    n = len(s)
-    while pos < n and s[pos] != 0x22:
-        if s[pos] == 0x5C and pos + 1 < n and s[pos + 1] == 0x22:
-            pos += 1
-        out.append(s[pos])
-        pos += 1
-    if pos >= n:
-        raise BadOptions("missing end quote")
-    return bytes(out), pos + 1
+    start = pos + 1
+    for match in _QUOTE_END.finditer(s, start):
+        if match.end() - match.start() == 1:  # an unescaped quote ends the value
+            return s[start : match.start()].replace(b'\\"', b'"'), match.end()
+    raise BadOptions("missing end quote")
 
 
 def parse_absolute_time(value, utc_suffix_ok=True):
@@ -761,19 +759,15 @@ def _set_value_option(opts, name, value, utc_suffix_ok):
 def advance_past_options(s, pos):
     """sshd's sshkey_advance_past_options: end of the options field, or -1 for an unterminated quote."""
     quoted = False
-    n = len(s)
-    while pos < n:
-        c = s[pos]
-        if not quoted and c in (0x20, 0x09):
-            break
-        if c == 0x5C and pos + 1 < n and s[pos + 1] == 0x22:
-            pos += 1
-        elif c == 0x22:
+    for match in _OPTIONS_END.finditer(s, pos):
+        char = s[match.start()]
+        if match.end() - match.start() == 2:
+            continue  # \" does not open or close a quote
+        if char == 0x22:
             quoted = not quoted
-        pos += 1
-    if pos >= n and quoted:
-        return -1
-    return pos
+        elif not quoted:
+            return match.start()
+    return -1 if quoted else len(s)
 
 
 # ------------------------------------------------------------------ lines
@@ -1067,10 +1061,14 @@ def _detect_private_keys(parsed):
                 inside = True
 
 
+SPLIT_JOIN_BUDGET = 4 << 20  # bytes of base64 tried per file: a hostile file cannot make the search quadratic
+
+
 def _detect_split_keys(parsed, max_line_length):
     count = len(parsed)
+    budget = SPLIT_JOIN_BUDGET
     i = 0
-    while i < count:
+    while i < count and budget > 0:
         line = parsed[i]
         if line.kind != INVALID or line.reason not in _JOINABLE:
             i += 1
@@ -1097,6 +1095,7 @@ def _detect_split_keys(parsed, max_line_length):
             if not token or not _B64_CHARS.fullmatch(token):
                 break
             acc += token
+            budget -= len(acc)
             try:
                 info = parse_blob(b64_decode(acc))
             except BadKey:

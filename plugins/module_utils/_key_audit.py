@@ -50,6 +50,7 @@ KEY_REPORTS = ("full", "fingerprints", "none")
 DEFAULT_AUTHORIZED_KEYS_FILES = (".ssh/authorized_keys", ".ssh/authorized_keys2")
 DEFAULT_SSHD_CONFIG = "/etc/ssh/sshd_config"
 MAX_FINDINGS_PER_FILE = 200
+MAX_LINES = 100000  # a legitimate authorized_keys has thousands of lines at most; millions of empty ones are an attack
 MAX_CONFIG_BYTES = 1 << 20
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -941,6 +942,20 @@ class Auditor:
         if error:
             fr.status = "error"
             self.add_finding("medium", "read_error", account.name, fr.path, None, None, "%s: %s" % (fr.path, error))
+            return
+        lines = data.count(b"\n")
+        if lines > MAX_LINES:
+            fr.status = "oversized"
+            self.add_finding(
+                "medium",
+                "oversized_file",
+                account.name,
+                fr.path,
+                None,
+                None,
+                "%s has %d lines, over the limit of %d; it was not parsed" % (fr.path, lines, MAX_LINES),
+                reason="too_many_lines",
+            )
             return
         fr.data = data
         fr.usable = not fr.strict and fr.readable_by_user

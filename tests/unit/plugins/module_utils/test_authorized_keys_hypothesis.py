@@ -147,3 +147,47 @@ def test_parse_blob_on_arbitrary_bytes(blob):
         assert exc.reason
     else:
         assert FINGERPRINT.fullmatch(info.fingerprint)
+
+
+def reference_advance(s, pos):
+    """sshkey_advance_past_options, character by character as the C code walks."""
+    quoted = False
+    n = len(s)
+    while pos < n and (quoted or s[pos] not in (0x20, 0x09)):
+        if s[pos] == 0x5C and pos + 1 < n and s[pos + 1] == 0x22:
+            pos += 1
+        elif s[pos] == 0x22:
+            quoted = not quoted
+        pos += 1
+    return -1 if (pos >= n and quoted) else pos
+
+
+def reference_dequote(s, pos):
+    """opt_dequote, character by character."""
+    if pos >= len(s) or s[pos] != 0x22:
+        return None
+    pos += 1
+    out = bytearray()
+    while pos < len(s) and s[pos] != 0x22:
+        if s[pos] == 0x5C and pos + 1 < len(s) and s[pos + 1] == 0x22:
+            pos += 1
+        out.append(s[pos])
+        pos += 1
+    if pos >= len(s):
+        return None
+    return bytes(out), pos + 1
+
+
+quoting = st.lists(st.sampled_from([b'"', b"\\", b" ", b"\t", b"a", b",", b"="]), max_size=40).map(b"".join)
+
+
+@SETTINGS
+@given(quoting, st.integers(0, 3))
+def test_option_scanning_matches_the_c_walk(data, start):
+    start = min(start, len(data))
+    assert ak.advance_past_options(data, start) == reference_advance(data, start)
+    try:
+        mine = ak._dequote(data, start)  # pylint: disable=protected-access
+    except ak.BadOptions:
+        mine = None
+    assert mine == reference_dequote(data, start)

@@ -245,6 +245,24 @@ def test_huge_sparse_file_is_not_read(tree):
 
 
 @needs_root
+def test_millions_of_lines_are_refused_cheaply(tree):
+    account, _path = make_home(tree, "alice", ALICE, b"\n" * 3000000 + (ED + "\n").encode())
+    started = time.monotonic()
+    auditor = audit([account])
+    assert time.monotonic() - started < 5
+    assert [(f["kind"], f.get("reason")) for f in auditor.findings] == [("oversized_file", "too_many_lines")]
+
+
+def test_split_key_search_is_bounded():
+    piece = b"A" * 8000
+    data = b"\n".join([b"ssh-rsa " + piece] + [piece] * 60) * 40 + b"\n"
+    started = time.monotonic()
+    lines = ak.parse_file(data)
+    assert time.monotonic() - started < 10
+    assert all(line.kind == ak.INVALID for line in lines)
+
+
+@needs_root
 def test_binary_and_long_lines_are_findings_with_bounded_output(tree):
     lines = os.urandom(1 << 16) + b"\n" + ED.encode() + b"\n" + b"A" * 100000 + b"\n"
     account, _path = make_home(tree, "alice", ALICE, lines)
