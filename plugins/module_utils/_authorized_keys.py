@@ -42,6 +42,7 @@ import calendar
 import hashlib
 import re
 import stat
+import struct
 import time
 
 # ------------------------------------------------------------------ limits (as OpenSSH has them)
@@ -387,6 +388,7 @@ def parse_blob(blob, allow_cert=True):
     return info
 
 
+_U32 = struct.Struct(">I")
 _RSA_PREFIX = _put_string(b"ssh-rsa")
 _ED25519_PREFIX = _put_string(b"ssh-ed25519") + (32).to_bytes(4, "big")
 _EC_FAST = {
@@ -406,9 +408,11 @@ def _fast_key(kt, blob):
     elif base == RSA:
         if size < 17 or not blob.startswith(_RSA_PREFIX):
             return None
-        elen = int.from_bytes(blob[11:15], "big")
+        elen = _U32.unpack_from(blob, 11)[0]
         npos = 15 + elen
-        nlen = int.from_bytes(blob[npos : npos + 4], "big")
+        if npos + 6 > size:
+            return None
+        nlen = _U32.unpack_from(blob, npos)[0]
         if npos + 4 + nlen != size or elen < 1 or nlen < 2 or nlen > MAX_BIGNUM_BYTES + 1:
             return None
         e0 = blob[15]

@@ -974,7 +974,7 @@ class Auditor:
         system = link_st is not None and link_st.st_uid == 0 and parent_st is not None and parent_st.st_uid == 0 and not parent_st.st_mode & 0o022
         if system:
             severity, reason = "low", "system_link"
-            tail = "a root-owned link outside the home directory (system layout); not followed, so %s was not audited" % fr.path
+            tail = "a root-owned link in a directory only root can change (system layout); not followed, so %s was not audited" % fr.path
         else:
             severity, reason = "high", "untrusted_link"
             tail = "not followed (audit) and never written through (enforce), but sshd follows it as the user: replace it with a real %s" % (
