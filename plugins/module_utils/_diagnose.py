@@ -763,6 +763,7 @@ class MethodState:
 
 def _disabled(facts, fid, title, keyword, lower, method):
     where = facts.where(lower)
+    title = "%s (%s no)" % (title, keyword)
     chains, explicit = chains_of(facts)
     needing = [",".join(chain) for chain in chains if method in chain] if explicit else []
     why = "sshd does not offer %s to this user" % method
@@ -1527,8 +1528,8 @@ def verdict_line(user, status, blocking, works, failed=0):
         return text
     primary = blocking[0]
     head = "login denied" if status == "denied" else "problem"
-    text = "%s for %s: %s [%s] - %s. Fix: %s." % (head, user, primary["title"], primary["severity"], primary["found"], primary["fix"])
-    others = [f["title"] for f in blocking[1:] if f["title"] != primary["title"]]
+    text = "%s for %s: %s [%s, %s] - %s. Fix: %s." % (head, user, primary["title"], primary["severity"], primary["id"], primary["found"], primary["fix"])
+    others = ["%s (%s)" % (f["title"], f["id"]) for f in blocking[1:] if f["title"] != primary["title"]]
     if others:
         text += " Also blocking: %s." % "; ".join(dict.fromkeys(others))
     if status == "problem" and works:

@@ -279,7 +279,8 @@ def test_password_user_on_stock_host_is_fine_and_key_absence_is_only_info():
 def test_password_off_names_password_first_and_kbdint_as_also_blocking():
     result = d.diagnose(facts(user="pwonly", keys=_no_keys(), effective={"passwordauthentication": "no"}))
     assert result["cause"] == "password_auth_off"
-    assert "Also blocking: keyboard-interactive authentication is off" in result["verdict"]
+    assert "Also blocking: keyboard-interactive authentication is off (KbdInteractiveAuthentication no) (kbdint_off)" in result["verdict"]
+    assert "[high, password_auth_off]" in result["verdict"]
     key = next(f for f in result["findings"] if f["id"] == "key_missing")
     assert not key["blocking"]
 
@@ -294,6 +295,14 @@ def test_password_method_cannot_answer_totp():
     assert result["status"] == "denied"
     ids = [f["id"] for f in result["findings"] if f["blocking"]]
     assert "totp_needs_kbdint" in ids
+
+
+def test_removed_key_file_with_password_fallback_is_a_problem():
+    keys = {"paths": [AK, AK + "2"], "files": [], "entries": [], "findings": [], "command": None, "strict_rule": "debian", "key_dir": True}
+    result = d.diagnose(facts(keys=keys))
+    assert result["status"] == "problem"
+    assert result["cause"] == "key_missing"
+    assert "(mfa can still log in with password.)" in result["verdict"]
 
 
 def test_locked_password_user():
