@@ -173,7 +173,7 @@ def split_keys():
 
 
 SEEDED = [
-    ("healthy", lambda: mfa_facts(), None, "ok", "no problem found"),
+    ("healthy", mfa_facts, None, "ok", "no problem found"),
     ("wrong permissions", lambda: mfa_facts(keys=strict_keys()), "wrong_permissions", "denied", "wrong permissions"),
     (
         "key missing",
