@@ -1244,6 +1244,12 @@ def _chain_key(facts, chain, states):
     )
 
 
+def _not_needed(item, ways):
+    out = dict(item, severity="info" if item.get("severity") == "high" else item.get("severity"))
+    out["why"] = item["why"] + " (not needed: the user gets in with %s)" % " or ".join(",".join(w) for w in ways)
+    return out
+
+
 def _dedupe(findings):
     out, seen = [], set()
     for item in findings:
@@ -1423,18 +1429,24 @@ def diagnose(facts):
                         warnings.append(info)
     if not blocking and not chains and facts.account is not None:
         notes.append("no authentication method is offered")
-    status = "ok"
     pubkey = states.get("publickey")
-    if blocking or not working:
-        status = "denied"
-    elif not relevant_working and any(_relevant(facts, c, states) for c in broken):
-        status = "problem"
-    elif pubkey is not None and key_traces(facts) and pubkey.usable is False:
-        status = "problem"
-        path_blockers = list(pubkey.findings) + [f for f in path_blockers if f not in pubkey.findings]
-    if status == "ok":
-        warnings = [dict(f, severity="info") if f.get("severity") == "high" else f for f in warnings + path_blockers]
+    if relevant_working:
+        # a way in works for credentials the user holds: the other alternatives do not stop it
+        warnings += [_not_needed(item, relevant_working) for item in path_blockers]
         path_blockers = []
+        status = "ok"
+        if pubkey is not None and key_traces(facts) and pubkey.usable is False:
+            status = "problem"
+            path_blockers = list(pubkey.findings)
+    elif working:
+        status = "problem" if any(_relevant(facts, c, states) for c in broken) else "ok"
+        if status == "ok":
+            warnings += [_not_needed(item, working) for item in path_blockers]
+            path_blockers = []
+    else:
+        status = "denied"
+    if blocking:
+        status = "denied"
     # a locked account is worth naming even when a key still gets the user in
     if facts.shadow and facts.shadow.get("state") == "locked" and not any(f["id"] == "account_locked" for f in blocking + path_blockers):
         locked = locked_finding(facts, ["password", "keyboard-interactive"])

@@ -360,6 +360,7 @@ def test_expired_account_blocks_keys_too_with_pam():
     result = d.diagnose(facts(shadow=shadow))
     assert result["cause"] == "account_expired"
     assert "chage -E -1 mfa" in result["findings"][0]["fix"]
+    assert "Also blocking" not in result["verdict"]  # kbdint is off, but the key would do once the account is back
 
 
 def test_expired_and_locked_without_pam():
@@ -532,6 +533,9 @@ def test_broken_key_with_password_fallback_is_a_problem():
     assert result["status"] == "problem"
     assert result["cause"] == "wrong_permissions"
     assert "(mfa can still log in with password.)" in result["verdict"]
+    assert "Also blocking" not in result["verdict"]
+    kbd = next(f for f in result["findings"] if f["id"] == "kbdint_off")
+    assert not kbd["blocking"] and kbd["severity"] == "info" and "not needed" in kbd["why"]
 
 
 def test_max_auth_tries_warning():
