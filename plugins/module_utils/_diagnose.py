@@ -1323,6 +1323,55 @@ def log_hints(lines):
 # ------------------------------------------------------------------ the diagnosis
 
 
+def _pam_module_warnings(facts, reported):
+    """Every module of the sshd PAM stacks that is not on disk, also those whose line does not stop the login."""
+    pam = facts.pam or {}
+    if pam.get("error"):
+        return []
+    named = " ".join(f["found"] for f in reported if f["id"] == "pam_module_missing")
+    out = []
+    for stack in ("auth", "account", "session"):
+        for handler in pam.get(stack) or []:
+            if handler.kind != "module" or pam.get("exists", {}).get(handler.module, True) or handler.module in named:
+                continue
+            named += " " + handler.module
+            out.append(
+                finding(
+                    "pam_module_missing",
+                    "PAM module missing (harmless here)",
+                    "%s is not installed (%s)" % (handler.module, handler.describe()),
+                    "its line is optional or its failure is ignored, so it does not stop the login; it does nothing either",
+                    "install it, or remove the line from %s" % pam.get("path", "/etc/pam.d/sshd"),
+                    severity="low",
+                    where=handler.describe(),
+                )
+            )
+    return out
+
+
+def _key_file_warnings(facts, reported):
+    """Key files that could not be checked (links, special files, too large, unreadable) and hard-linked ones."""
+    keys = facts.keys or {}
+    seen = " ".join(f["found"] for f in reported)
+    out = []
+    for item in keys.get("findings") or []:
+        if item.get("kind") not in ("symlink", "not_regular_file", "oversized_file", "read_error", "hardlink") or item["message"] in seen:
+            continue
+        out.append(
+            finding(
+                "key_file_" + item["kind"],
+                "key file not checked" if item["kind"] != "hardlink" else "key file has several hard links",
+                item["message"],
+                "what sshd makes of this file could not be checked here",
+                "make %s a regular file owned by %s, mode 0600, not a link" % (item.get("file"), facts.user),
+                severity="medium" if item.get("severity") == "high" else "low",
+                methods=["publickey"],
+                where=item.get("file"),
+            )
+        )
+    return out
+
+
 def _max_auth_tries(facts, states):
     try:
         tries = int(facts.value("maxauthtries", 6))
@@ -1456,7 +1505,8 @@ def diagnose(facts):
             path_blockers.append(locked)
         else:
             warnings.append(locked)
-    warnings = [w for w in warnings if not any(w["id"] == b["id"] for b in blocking + path_blockers)]
+    warnings += _pam_module_warnings(facts, blocking + path_blockers) + _key_file_warnings(facts, blocking + path_blockers)
+    warnings = [w for w in warnings if not any(w["id"] == b["id"] and w["found"] == b["found"] for b in blocking + path_blockers)]
     tries = _max_auth_tries(facts, states) if facts.account is not None else None
     if tries:
         warnings.append(tries)

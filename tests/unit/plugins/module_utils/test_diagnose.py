@@ -417,8 +417,21 @@ def test_missing_module_in_account_stack_blocks_keys():
     assert result["findings"][0]["methods"] == ["all"]
 
 
-def test_optional_missing_module_is_harmless():
-    assert d.diagnose(facts(pam=pam_stacks(missing=("pam_motd.so", "pam_mail.so"))))["status"] == "ok"
+def test_optional_missing_module_is_harmless_but_reported():
+    result = d.diagnose(facts(pam=pam_stacks(missing=("pam_motd.so", "pam_mail.so"))))
+    assert result["status"] == "ok"
+    low = [f for f in result["findings"] if f["id"] == "pam_module_missing"]
+    assert [f["severity"] for f in low] == ["low", "low"] and not any(f["blocking"] for f in low)
+    assert "pam_motd.so" in low[0]["found"] and "pam_mail.so" in low[1]["found"]
+
+
+def test_symlinked_key_file_is_reported():
+    message = "the key file %s is a symbolic link -> /srv/keys/mfa: not followed (audit)" % AK
+    keys = dict(strict_keys(), entries=[], files=[{"path": AK, "status": "symlink"}])
+    keys["findings"] = [{"severity": "high", "kind": "symlink", "reason": "untrusted_link", "file": AK, "line": None, "message": message}]
+    result = d.diagnose(mfa_facts(keys=keys))
+    assert result["methods"]["publickey"]["usable"] is None
+    assert any(f["id"] == "key_file_symlink" and f["severity"] == "medium" for f in result["findings"])
 
 
 def test_nullok_lets_users_without_secret_in():
