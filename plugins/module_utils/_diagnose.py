@@ -881,49 +881,42 @@ def _entry_findings(facts, entry):
     problems = set(entry.get("problems") or [])
     path, line = entry.get("file"), entry.get("line")
     loc = "%s line %s" % (path, line)
-    findings = [f for f in (facts.keys or {}).get("findings", []) if f.get("file") == path and f.get("line") == line]
+    messages = {f.get("kind"): f["message"] for f in (facts.keys or {}).get("findings", []) if f.get("file") == path and f.get("line") == line}
+    where = facts.where("pubkeyacceptedalgorithms")
+    key_type = entry.get("type")
+    table = (
+        (
+            "refused_by_server",
+            "key_type_refused",
+            "key type refused by the server",
+            "sshd refuses this key type",
+            "sshd only accepts key types allowed by PubkeyAcceptedAlgorithms (and RSA keys of at least RequiredRSASize bits)",
+            "use an ed25519 key, or allow the type: add `PubkeyAcceptedAlgorithms +%s`%s" % (key_type, " at " + where if where else " in a drop-in read first"),
+        ),
+        (
+            "expired",
+            "key_expired",
+            "key expired (expiry-time)",
+            "expiry-time has passed",
+            "sshd refuses a key whose expiry-time option has passed",
+            "remove or extend the expiry-time option on %s" % loc,
+        ),
+        (
+            "invalid",
+            "key_line_invalid",
+            "authorized_keys line invalid",
+            "the line is invalid",
+            "sshd skips lines it cannot parse",
+            "rewrite %s as one valid line: [options] type base64 [comment]" % loc,
+        ),
+    )
     out = []
-    if "refused_by_server" in problems:
-        text = next((f["message"] for f in findings if f.get("kind") == "refused_by_server"), "sshd refuses this key type")
-        where = facts.where("pubkeyacceptedalgorithms")
-        out.append(
-            finding(
-                "key_type_refused",
-                "key type refused by the server",
-                "%s: %s (%s)" % (loc, text, entry.get("type")),
-                "sshd only accepts key types allowed by PubkeyAcceptedAlgorithms (and RSA keys of at least RequiredRSASize bits)",
-                "use an ed25519 key, or allow the type: add `PubkeyAcceptedAlgorithms +%s`%s"
-                % (entry.get("type"), " at " + where if where else " in a drop-in read first"),
-                methods=["publickey"],
-                where=loc,
-            )
-        )
-    if "expired" in problems:
-        text = next((f["message"] for f in findings if f.get("kind") == "expired"), "expiry-time has passed")
-        out.append(
-            finding(
-                "key_expired",
-                "key expired (expiry-time)",
-                "%s: %s" % (loc, text),
-                "sshd refuses a key whose expiry-time option has passed",
-                "remove or extend the expiry-time option on %s" % loc,
-                methods=["publickey"],
-                where=loc,
-            )
-        )
-    if "invalid" in problems:
-        text = next((f["message"] for f in findings if f.get("kind") == "invalid"), "the line is invalid")
-        out.append(
-            finding(
-                "key_line_invalid",
-                "authorized_keys line invalid",
-                "%s: %s" % (loc, text),
-                "sshd skips lines it cannot parse",
-                "rewrite %s as one valid line: [options] type base64 [comment]" % loc,
-                methods=["publickey"],
-                where=loc,
-            )
-        )
+    for kind, fid, title, default, why, fix in table:
+        if kind in problems:
+            found = "%s: %s" % (loc, messages.get(kind, default))
+            if kind == "refused_by_server":
+                found += " (%s)" % key_type
+            out.append(finding(fid, title, found, why, fix, methods=["publickey"], where=loc))
     return out
 
 
