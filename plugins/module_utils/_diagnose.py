@@ -1505,6 +1505,9 @@ def diagnose(facts):
         warnings.append(tries)
     for note in [s.note for s in states.values() if s.note]:
         notes.append(note)
+    command = (facts.keys or {}).get("command")
+    if command:
+        notes.append("sshd also asks AuthorizedKeysCommand %s for %s's keys; it was not run here, so keys it supplies are not checked" % (command, user))
     for block in facts.match_blocks:
         if block.get("applies"):
             notes.append("Match %s (%s) applies to %s" % (block["criteria"], block["where"], user))

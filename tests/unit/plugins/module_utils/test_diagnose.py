@@ -527,6 +527,7 @@ def test_authorized_keys_command_makes_a_missing_key_unknown():
     result = d.diagnose(mfa_facts(keys=keys))
     assert result["status"] == "ok"
     assert result["methods"]["publickey"]["usable"] is None
+    assert any("AuthorizedKeysCommand /usr/bin/sss_ssh_authorizedkeys" in n and "not run" in n for n in result["notes"])
 
 
 def test_unreadable_key_files_are_unknown_not_missing():
