@@ -607,11 +607,24 @@ def addr_match_list(addr, patterns):
     return 1 if positive else 0
 
 
-def context_matcher(context):
+def group_match(groups, patterns):
+    """sshd's ga_match_pattern_list(): any of *groups* matches the list and none is negated."""
+    found = False
+    for name in groups:
+        result = match_pattern_list(name, patterns)
+        if result == -1:
+            return False
+        if result == 1:
+            found = True
+    return found
+
+
+def context_matcher(context, groups=None):
     """A ``matches(block)`` for :meth:`ConfigTree.effective` from a ``-C``-style dict (user, host, addr, laddr, lport, rdomain).
 
     Like sshd in test mode, a criterion whose field is missing does not
-    match; ``Group`` (needs the user database) never matches here.
+    match; ``Group`` matches only when *groups* (the user's group names, as
+    sshd reads them from the user database) is given.
     """
 
     def matches(block):
@@ -634,6 +647,8 @@ def context_matcher(context):
                 ok = "lport" in context and str(context["lport"]) == value
             elif attr == "rdomain":
                 ok = "rdomain" in context and match_pattern_list(context["rdomain"], value) == 1
+            elif attr == "group":
+                ok = groups is not None and "user" in context and group_match(groups, value)
             else:
                 ok = False
             if not ok:

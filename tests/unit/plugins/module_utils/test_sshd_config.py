@@ -221,6 +221,23 @@ def test_context_matcher(context, criteria, expected):
     assert sc.context_matcher(context)(block) is expected
 
 
+@pytest.mark.parametrize(
+    ("groups", "criteria", "expected"),
+    [
+        (["mfa", "ops"], "Group ops", True),
+        (["mfa", "ops"], "Group op?,dev", True),
+        (["mfa", "ops"], "Group *,!ops", False),
+        (["mfa"], "Group ops", False),
+        (None, "Group ops", False),
+        (["ops"], "Group ops User deploy", True),
+        (["ops"], "Group ops User other", False),
+    ],
+)
+def test_context_matcher_groups(groups, criteria, expected):
+    block = sc.MatchBlock("/f", 0, 1, sc.parse_line("Match " + criteria))
+    assert sc.context_matcher({"user": "deploy"}, groups=groups)(block) is expected
+
+
 # ---------------------------------------------------------------- editor
 
 
