@@ -389,9 +389,28 @@ def wait_for_sshd(state: dict, host: dict, timeout: float) -> None:
             host["openssh_version"] = parse_ssh_banner(banner)
             host["init_pid"] = container_init_pid(host["nspawn_pid"])
             say("%s: sshd answered after %.1fs (%s)" % (host["name"], time.monotonic() - started, banner.decode("ascii", "replace").strip()))
+            wait_for_boot(host, max(1.0, deadline - time.monotonic()))
             return
         time.sleep(0.1)
     raise LabError("%s: sshd did not answer on %s:%d within %ds; console log:\n%s" % (host["name"], LISTEN_ADDRESS, host["port"], timeout, console_tail(host)))
+
+
+def wait_for_boot(host: dict, timeout: float) -> None:
+    """Wait until systemd inside says boot is over, so pam_nologin no longer turns users away."""
+    pid = host.get("init_pid")
+    if not pid:
+        raise LabError("%s: cannot find the container's init process" % host["name"])
+    cmd = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-p", "-r", "-w", "--", "systemctl", "is-system-running", "--wait"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise LabError("%s: boot did not finish within %ds; console log:\n%s" % (host["name"], timeout, console_tail(host))) from None
+    state = proc.stdout.strip()
+    if state not in ("running", "degraded"):
+        raise LabError("%s: systemd reports %r after boot; console log:\n%s" % (host["name"], state, console_tail(host)))
+    if state == "degraded":
+        failed = subprocess.run(cmd[:-3] + ["systemctl", "--failed", "--no-legend", "--plain"], capture_output=True, text=True, check=False).stdout
+        say("%s: booted degraded (failed units: %s)" % (host["name"], " ".join(line.split()[0] for line in failed.splitlines() if line.strip()) or "?"))
 
 
 def read_banner(port: int) -> bytes | None:
@@ -557,6 +576,7 @@ def cmd_inventory(args) -> int:
 
 
 def main(argv=None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `lab status | head` ends quietly
     parser = argparse.ArgumentParser(prog="lab", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="action", required=True)
     build = sub.add_parser("build", help="debootstrap and cache a suite's root (no-op when cached)")
