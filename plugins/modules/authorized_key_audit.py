@@ -177,12 +177,12 @@ options:
     version_added: 0.1.0
   key_report:
     description:
-      - How much of every account's key list the result carries (see RV(users)).
+      - How much of every account's key list the result carries (the C(users) return value).
       - V(full) gives file details and, per key, file, line, type, bits, fingerprint, comment, usable, and where they apply
         options, problems, cert_authority, sk_application and certificate.
       - V(fingerprints) gives each account's fingerprints only, in file order; findings still describe every problem in full.
         Use it on hosts with many thousands of keys, where a full report is large to build and to ship to the controller.
-      - V(none) leaves RV(users) empty (the summary and findings remain).
+      - V(none) leaves C(users) empty (the summary and findings remain).
     type: str
     choices: [full, fingerprints, none]
     default: full
