@@ -342,6 +342,44 @@ def prepare_host(state: dict, host: dict, root: str) -> None:
         host["totp_secrets"] = {"mfa": handle.readline().strip()}
 
 
+CGROUP_ROOTS = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+
+
+def cgroup_dirs(machine: str) -> list[str]:
+    """A private cgroup per container in each systemd-relevant hierarchy.
+
+    With --keep-unit and no systemd on the host, nspawn runs the container in
+    its caller's cgroup; containers started from the same cgroup then share it
+    and their systemd instances race creating and removing the same
+    sub-cgroups (units failing with status=219/CGROUP, e.g.
+    systemd-user-sessions, which leaves /run/nologin behind).
+    """
+    dirs = []
+    for root in CGROUP_ROOTS:
+        if os.path.exists(os.path.join(root, "cgroup.procs")) and os.access(root, os.W_OK):
+            dirs.append(os.path.join(root, "fleetauth-lab", machine))
+            if root == "/sys/fs/cgroup":
+                break
+    return dirs
+
+
+def enter_cgroups(dirs: list[str]) -> None:
+    for directory in dirs:
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "cgroup.procs"), "w", encoding="ascii") as handle:
+            handle.write(str(os.getpid()))
+
+
+def remove_cgroups(dirs: list[str]) -> None:
+    for directory in dirs:
+        for root, subdirs, _files in os.walk(directory, topdown=False):
+            for sub in subdirs:
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(root, sub))
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
+
+
 def boot_host(state: dict, host: dict) -> None:
     log = open(os.path.join(os.path.dirname(host["root"]), "console.log"), "ab")  # noqa: SIM115  pylint: disable=consider-using-with
     cmd = [
@@ -360,7 +398,17 @@ def boot_host(state: dict, host: dict) -> None:
         "--link-journal=no",
     ]
     env = dict(os.environ, SYSTEMD_NSPAWN_TMPFS_TMP="1")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env)  # pylint: disable=consider-using-with
+    groups = cgroup_dirs(host["machine"])
+    remove_cgroups(groups)  # leftovers of an earlier lab with this name
+    proc = subprocess.Popen(  # pylint: disable=consider-using-with
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        env=env,
+        preexec_fn=lambda: enter_cgroups(groups),  # noqa: PLW1509
+    )
     log.close()
     host["nspawn_pid"] = proc.pid
     say("%s: booting (systemd-nspawn pid %d)" % (host["name"], proc.pid))
@@ -511,6 +559,8 @@ def teardown(name: str) -> bool:
             subprocess.run(["umount", "-l", mount_point], stderr=subprocess.DEVNULL, check=False)
     for host in state["hosts"]:
         shutil.rmtree("/run/systemd/nspawn/propagate/%s" % host.get("machine", ""), ignore_errors=True)
+        if host.get("machine"):
+            remove_cgroups(cgroup_dirs(host["machine"]))
     with open("/proc/mounts", encoding="utf-8") as handle:
         left = mounts_under(handle.read(), directory)
     if left:
