@@ -407,7 +407,7 @@ def boot_host(state: dict, host: dict) -> None:
         stderr=log,
         start_new_session=True,
         env=env,
-        preexec_fn=lambda: enter_cgroups(groups),  # noqa: PLW1509
+        preexec_fn=lambda: enter_cgroups(groups),
     )
     log.close()
     host["nspawn_pid"] = proc.pid
