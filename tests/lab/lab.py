@@ -407,7 +407,7 @@ def boot_host(state: dict, host: dict) -> None:
         stderr=log,
         start_new_session=True,
         env=env,
-        preexec_fn=lambda: enter_cgroups(groups),
+        preexec_fn=lambda: enter_cgroups(groups),  # pylint: disable=subprocess-popen-preexec-fn
     )
     log.close()
     host["nspawn_pid"] = proc.pid
