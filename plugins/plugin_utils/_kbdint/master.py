@@ -23,6 +23,7 @@ to clients as EOF on the socket, never as a hang.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import gc
@@ -45,6 +46,9 @@ from .redact import Redactor
 
 LOGIN_GRACE = 15.0
 HOUSEKEEPING_INTERVAL = 1.0
+# Exits after which a master's log is worth keeping (for the person debugging it).
+NORMAL_EXITS = ("the ansible run", "idle for", "asked to", "nobody logged in")
+STALE_AFTER = 24 * 3600
 
 
 def process_start_time(pid: int):
@@ -244,12 +248,20 @@ class Master:
         finally:
             self.log("master for %s exits: %s" % (self.settings.label, self.stopping))
             self._retire_socket()
-            try:
+            with contextlib.suppress(OSError):
                 self.listener.close()
-            except OSError:
-                pass
             if self.session is not None:
                 self.session.close()
+            self._tidy()
+
+    def _tidy(self):
+        """A run-scoped master that ended normally leaves no files behind."""
+        if self.control.scope != "run" or not str(self.stopping).startswith(NORMAL_EXITS):
+            return
+        base = self.path[: -len(".sock")]
+        for suffix in (".lock", ".log"):
+            with contextlib.suppress(OSError):
+                os.unlink(base + suffix)
 
     def housekeeping(self):
         now = time.monotonic()
@@ -788,10 +800,9 @@ def open_master(settings, control, make_challenger, redactor, tunnel_factory=Non
             if on_reuse:
                 on_reuse(path)
             return client
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
+        prune(directory, key)
         challenger = make_challenger()
         tunnel = tunnel_factory() if tunnel_factory is not None else None
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -818,6 +829,23 @@ def open_master(settings, control, make_challenger, redactor, tunnel_factory=Non
                 pass
             raise
         return client
+
+
+def prune(directory, keep_key):
+    """Remove locks and logs of masters that ended more than a day ago."""
+    cutoff = time.time() - STALE_AFTER
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        base, dot, suffix = name.rpartition(".")
+        if not dot or suffix not in ("lock", "log") or base == keep_key:
+            continue
+        path = os.path.join(directory, name)
+        with contextlib.suppress(OSError):
+            if os.lstat(path).st_mtime < cutoff and not os.path.exists(os.path.join(directory, base + ".sock")):
+                os.unlink(path)
 
 
 def _kill(pid):

@@ -363,10 +363,13 @@ class TestSSHServer:
         except (paramiko.SSHException, EOFError, OSError):
             return
         # Relay direct-tcpip channels (jump host role); session channels run via callbacks.
+        # paramiko holds channels weakly: keep every accepted one alive until the end.
+        held = []
         while transport.is_active() and not self._stop:
             channel = transport.accept(0.5)
             if channel is None:
                 continue
+            held.append(channel)
             destination = interface.tunnels.pop(channel.get_id(), None)
             if destination is not None:
                 threading.Thread(target=_relay, args=(channel, destination), daemon=True).start()

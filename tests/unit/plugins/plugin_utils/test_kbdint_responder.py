@@ -10,7 +10,7 @@ import time
 
 import pyotp
 import pytest
-from conftest import PASSWORD, TOTP_SECRET
+from kbdint_fixtures import PASSWORD, TOTP_SECRET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

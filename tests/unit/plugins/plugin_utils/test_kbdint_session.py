@@ -16,7 +16,7 @@ import sys
 
 import pyotp
 import pytest
-from conftest import PASSWORD, TOTP_SECRET
+from kbdint_fixtures import PASSWORD, TOTP_SECRET
 from kbdint_testserver import Round
 
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.become import run_escalated

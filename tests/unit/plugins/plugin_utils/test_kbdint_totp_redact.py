@@ -18,7 +18,7 @@ import time
 
 import pyotp
 import pytest
-from conftest import RFC_SECRET, TOTP_SECRET
+from kbdint_fixtures import RFC_SECRET, TOTP_SECRET
 
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.errors import AuthError, MasterError
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.paths import ensure_private_dir, socket_path
