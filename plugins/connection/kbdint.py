@@ -620,7 +620,7 @@ class Connection(ConnectionBase):
         if self._run_pid:
             return int(self._run_pid)
         try:
-            from multiprocessing import parent_process  # pylint: disable=import-outside-toplevel
+            from multiprocessing import parent_process  # noqa: PLC0415  pylint: disable=import-outside-toplevel
 
             if parent_process() is not None:
                 return os.getppid()
@@ -629,7 +629,7 @@ class Connection(ConnectionBase):
         return os.getpid()
 
     def _settings(self, host=None, port=None, user=None, via_jump=False):
-        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import Settings  # pylint: disable=import-outside-toplevel
+        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import Settings  # noqa: PLC0415  pylint: disable=import-outside-toplevel  # paramiko/pyotp only when needed
 
         key_file = self.get_option("private_key_file")
         return Settings(
@@ -676,7 +676,7 @@ class Connection(ConnectionBase):
 
     def _make_challenger(self, settings, password, totp_secret):
         """A challenger around a fresh responder for one login (runs in this process)."""
-        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.totp import StepGuard, TotpGenerator  # pylint: disable=import-outside-toplevel
+        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.totp import StepGuard, TotpGenerator  # noqa: PLC0415  pylint: disable=import-outside-toplevel  # paramiko/pyotp only when needed
 
         host = self._host()
         self._redactor.add(password)
@@ -708,7 +708,7 @@ class Connection(ConnectionBase):
             on_totp_wait=on_wait,
             label=settings.label,
         )
-        if generator is not None and not responder.custom or generator is not None and any("totp" in r.sources for r in responder.rules):
+        if generator is not None and any("totp" in rule.sources for rule in responder.rules):
             guard.wait_until_fresh(guard_key, generator, on_wait=on_wait, max_wait=max(auth_timeout - 5, 5))
         passphrase = self.get_option("private_key_passphrase")
         self._redactor.add(passphrase)
@@ -782,7 +782,7 @@ class Connection(ConnectionBase):
                 raise kerrors.TransportLost("the SSH connection to %s could not be kept open" % settings.label)
 
     def _connect_direct(self, settings, jump):
-        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import establish, route_paramiko_logs  # pylint: disable=import-outside-toplevel
+        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import establish, route_paramiko_logs  # noqa: PLC0415  pylint: disable=import-outside-toplevel  # paramiko/pyotp only when needed
 
         route_paramiko_logs(self._redactor, lambda level, text: display.vvvvv("paramiko: %s" % text, host=self._host()))
         sock = None
@@ -875,4 +875,3 @@ class Connection(ConnectionBase):
             self._session = None
         self._backend = None
         self._connected = False
-

@@ -152,10 +152,8 @@ class _RemoteChallenger(Challenger):
     def _event(self, what, **fields):
         header = {"ev": what}
         header.update(fields)
-        try:
+        with contextlib.suppress(OSError):
             protocol.send(self.conn, header)
-        except OSError:
-            pass
 
     def info(self, text):
         self._event("info", text=self.redactor.redact(text))
@@ -219,7 +217,7 @@ class Master:
             pass
 
     def serve(self):
-        from .session import route_paramiko_logs  # pylint: disable=import-outside-toplevel
+        from .session import route_paramiko_logs  # noqa: PLC0415  pylint: disable=import-outside-toplevel  # paramiko only in the master
 
         route_paramiko_logs(self.redactor, self._paramiko_log, level=10 if self.control.verbosity >= 4 else 30)
         self.log("master for %s started (scope %s, idle timeout %.0f s)" % (self.settings.label, self.control.scope, self.control.persist_timeout))
@@ -291,19 +289,15 @@ class Master:
         except Exception as exc:  # pylint: disable=broad-exception-caught  # a client must never take the master down
             self.log("client error: %s\n%s" % (exc, traceback.format_exc()))
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
             with self.lock:
                 self.active -= 1
                 self.last_activity = time.monotonic()
 
     def _reply_error(self, conn, exc):
-        try:
+        with contextlib.suppress(OSError):
             protocol.send(conn, {"ok": False, "kind": getattr(exc, "kind", "error"), "msg": self.redactor.redact(str(exc))})
-        except OSError:
-            pass
 
     def _dispatch(self, conn, header, payload):
         op = header.get("op")
@@ -356,7 +350,7 @@ class Master:
             return True
 
     def _login(self, conn):
-        from .session import establish  # pylint: disable=import-outside-toplevel
+        from .session import establish  # noqa: PLC0415  pylint: disable=import-outside-toplevel  # paramiko only in the master
 
         with self.lock:
             if self.session is not None or self.logging_in:
@@ -373,18 +367,14 @@ class Master:
         except KbdintError as exc:
             self.log("login failed: %s" % exc)
             self.stop("login failed")
-            try:
+            with contextlib.suppress(OSError):
                 protocol.send(conn, {"ev": "done", "ok": False, "kind": exc.kind, "msg": self.redactor.redact(str(exc))})
-            except OSError:
-                pass
             return False
         except Exception as exc:  # pylint: disable=broad-exception-caught  # reported to the task, then we exit
             self.log("login crashed: %s\n%s" % (exc, traceback.format_exc()))
             self.stop("login crashed")
-            try:
+            with contextlib.suppress(OSError):
                 protocol.send(conn, {"ev": "done", "ok": False, "kind": "connect", "msg": self.redactor.redact("%s: %s" % (type(exc).__name__, exc))})
-            except OSError:
-                pass
             return False
         finally:
             self.logging_in = False
@@ -469,10 +459,8 @@ def _quiet_fds(keep):
             fds = list(range(3, 256))
         for fd in fds:
             if fd > 2 and fd != null and fd not in keep:
-                try:
+                with contextlib.suppress(OSError):
                     os.dup2(null, fd)
-                except OSError:
-                    pass
     finally:
         os.close(null)
 
@@ -491,12 +479,10 @@ def _daemon_main(listener, path, settings, control, tunnel, log_path):
     if tunnel is not None:
         keep.add(tunnel.fileno())
     _quiet_fds(keep)
-    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # pylint: disable=consider-using-with
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  pylint: disable=consider-using-with  # for the life of the process
     sys.stderr = sys.stdout
-    try:
+    with contextlib.suppress(OSError):
         os.chdir("/")
-    except OSError:
-        pass
     Master(listener, path, settings, control, tunnel=tunnel, log_path=log_path).serve()
 
 
@@ -518,9 +504,9 @@ def spawn_master(listener, path, settings, control, tunnel=None, log_path=None) 
                 os._exit(0)
             os.close(write_end)
             _daemon_main(listener, path, settings, control, tunnel, log_path)
-        except BaseException:  # pylint: disable=broad-exception-caught
-            pass
-        os._exit(0)
+        finally:
+            # Never return into the Ansible worker's stack from the child.
+            os._exit(0)
     os.close(write_end)
     try:
         os.waitpid(pid, 0)
@@ -597,10 +583,8 @@ class RemoteRunning:
         return int(header["rc"]), b"".join(early_out) + payload[:outlen], b"".join(early_err) + payload[outlen:]
 
     def abort(self):
-        try:
+        with contextlib.suppress(OSError, MasterError):
             self.client.send({"op": "abort"})
-        except (OSError, MasterError):
-            pass
         self.client.close()
 
 
@@ -669,17 +653,13 @@ class MasterClient:
         return sock
 
     def shutdown(self):
-        try:
+        with contextlib.suppress(KbdintError):
             self.request({"op": "shutdown"})
-        except KbdintError:
-            pass
 
     def close(self):
         if self.sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.close()
-            except OSError:
-                pass
             self.sock = None
 
     # -- login ------------------------------------------------------------------
@@ -851,10 +831,8 @@ def prune(directory, keep_key):
 def _kill(pid):
     if not pid:
         return
-    try:
+    with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def stop_master(settings, control, redactor, key_extra=()):

@@ -36,6 +36,7 @@ import os
 import re
 import shlex
 import subprocess
+import time
 
 from .errors import AuthError, PromptRefused
 
@@ -46,7 +47,7 @@ MODES = ("auto", "ask_all")
 ECHO_CHOICES = ("off", "on", "any")
 RULE_KEYS = ("prompt", "source", "value", "echo", "name")
 
-DEFAULT_PASSWORD_PATTERN = r"(?i)^(?:[\w.@-]+'s\s+)?password\s*:?$"
+DEFAULT_PASSWORD_PATTERN = r"(?i)^(?:[\w.@-]+'s\s+)?password\s*:?$"  # noqa: S105  # a prompt pattern, not a password
 DEFAULT_TOTP_PATTERN = (
     r"(?i)^(?:verification\s+code"
     r"|one-time\s+password(?:\s+\(oath\))?(?:\s+for\s+[`'\"]?[\w.@-]+[`'\"]?)?"
@@ -113,7 +114,7 @@ def _fail(index, message):
 
 def parse_rules(raw):
     """Validate and compile ``responder_rules`` (a list of mappings, or JSON text of one)."""
-    if raw is None or raw == "" or raw == []:
+    if raw is None or raw in ("", []):
         return []
     if isinstance(raw, (str, bytes)):
         try:
@@ -154,7 +155,7 @@ def parse_rules(raw):
             _fail(index, "at most one of %s per rule (each needs its own 'value')" % ", ".join(VALUE_SOURCES))
         value = item.get("value")
         if needing:
-            if value is None or value == "" or value == []:
+            if value is None or value in ("", []):
                 _fail(index, "source %r needs a 'value'" % needing[0])
             if needing[0] == "command":
                 if isinstance(value, (list, tuple)):
@@ -291,7 +292,11 @@ class Responder:
             if rule.matches(line):
                 if rule.echo == "off" and echo:
                     self._refuse(
-                        round_no, position, count, line, echo,
+                        round_no,
+                        position,
+                        count,
+                        line,
+                        echo,
                         "%s matches but demands a prompt with echo off, and the server would echo the answer" % rule.label,
                         "Set echo: on (or any) in the rule if this is expected",
                     )
@@ -333,8 +338,6 @@ class Responder:
             if self.guard is not None:
                 code = self.guard.code(self.guard_key or "", self.totp, on_wait=self.on_totp_wait, max_wait=self.max_totp_wait)
             else:
-                import time  # pylint: disable=import-outside-toplevel
-
                 code = self.totp.code_at(time.time())
             if self.redactor is not None:
                 self.redactor.add(code)

@@ -12,6 +12,7 @@ control socket to the task that started the master.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -34,7 +35,7 @@ except ImportError as _exc:  # pragma: no cover - exercised by ansible-test's im
     HAS_PARAMIKO = False
     PARAMIKO_IMPORT_ERROR = _exc
 
-from .challenge import Challenger, LocalChallenger  # noqa: F401  pylint: disable=unused-import
+from .challenge import Challenger
 from .errors import AuthError, CommandError, ConnectError, HostKeyError, KbdintError, PromptRefused, TransferError, TransportLost
 from .redact import LOG_CHANNEL, Redactor, guard_paramiko_logging
 
@@ -95,10 +96,9 @@ class _SinkHandler(logging.Handler):
         self.sink = sink
 
     def emit(self, record):
-        try:
+        # Logging must never break a transport.
+        with contextlib.suppress(Exception):
             self.sink(record.levelno, self.format(record))
-        except Exception:  # pylint: disable=broad-exception-caught  # logging must never break a transport
-            pass
 
 
 def route_paramiko_logs(redactor: Redactor, sink=None, level=logging.WARNING) -> None:
@@ -151,7 +151,7 @@ class ProxySocket:
     def __init__(self, command: str, settings: Settings):
         self.argv = _expand_proxy(command, settings)
         ours, theirs = socket.socketpair()
-        self._stderr = tempfile.TemporaryFile()  # pylint: disable=consider-using-with
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  pylint: disable=consider-using-with  # lives as long as the proxy
         try:
             self.process = subprocess.Popen(  # pylint: disable=consider-using-with
                 self.argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=self._stderr, close_fds=True, start_new_session=True
@@ -192,7 +192,9 @@ def open_socket(settings: Settings):
     try:
         sock = socket.create_connection((settings.host, settings.port), timeout=settings.connect_timeout)
     except socket.timeout:
-        raise ConnectError("could not connect to %s port %d within %.0f s (timeout option)" % (settings.host, settings.port, settings.connect_timeout)) from None
+        raise ConnectError(
+            "could not connect to %s port %d within %.0f s (timeout option)" % (settings.host, settings.port, settings.connect_timeout)
+        ) from None
     except OSError as exc:
         raise ConnectError("could not connect to %s port %d: %s" % (settings.host, settings.port, exc.strerror or exc)) from None
     tune_socket(sock)
@@ -239,7 +241,7 @@ def prefer_known_host_key_types(transport, known) -> None:
     options = transport.get_security_options()
     current = list(options.key_types)
     wanted = []
-    for keytype in known.keys():
+    for keytype in known:
         for algorithm in _algorithms_for(keytype):
             if algorithm in current and algorithm not in wanted:
                 wanted.append(algorithm)
@@ -295,7 +297,10 @@ def check_host_key(transport, settings: Settings, known, files, info) -> None:
         record_host_key(settings.known_hosts_file, name, key)
         info("host key of %s (%s) was unknown; accepted (host_key_checking is off) and recorded in %s" % (name, _fingerprint(key), settings.known_hosts_file))
     except OSError as exc:
-        info("host key of %s (%s) was unknown; accepted (host_key_checking is off) but could not be recorded in %s: %s" % (name, _fingerprint(key), settings.known_hosts_file, exc.strerror))
+        info(
+            "host key of %s (%s) was unknown; accepted (host_key_checking is off) but could not be recorded in %s: %s"
+            % (name, _fingerprint(key), settings.known_hosts_file, exc.strerror)
+        )
 
 
 # --------------------------------------------------------------------------- authentication
@@ -460,7 +465,9 @@ def authenticate(transport, settings: Settings, challenger: Challenger) -> list:
                 if method != "publickey":
                     exhausted.add(method)
                 if not transport.is_active():
-                    raise AuthError("authentication as %s failed and the server closed the connection; tried: %s" % (settings.label, "; ".join(tried))) from None
+                    raise AuthError(
+                        "authentication as %s failed and the server closed the connection; tried: %s" % (settings.label, "; ".join(tried))
+                    ) from None
                 if method == "keyboard-interactive":
                     raise AuthError(
                         "keyboard-interactive authentication as %s was refused by the server (wrong password or code, a reused TOTP code, or "
@@ -725,18 +732,14 @@ class Session:
     def close(self) -> None:
         with self._sftp_lock:
             if self._sftp is not None:
-                try:
+                with contextlib.suppress(OSError, SSHException, EOFError):
                     self._sftp.close()
-                except (OSError, SSHException, EOFError):
-                    pass
                 self._sftp = None
         if self.transport is not None:
             self.transport.close()
         for closer in self._closers:
-            try:
+            with contextlib.suppress(Exception):  # best effort on the way out
                 closer()
-            except Exception:  # pylint: disable=broad-exception-caught  # best effort on the way out
-                pass
         self._closers = []
 
 

@@ -13,6 +13,7 @@ login that would reuse a step waits for the next one.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import os
@@ -29,7 +30,7 @@ STEP_MARGIN = 1.0
 
 def _pyotp():
     try:
-        import pyotp  # pylint: disable=import-outside-toplevel
+        import pyotp  # noqa: PLC0415  pylint: disable=import-outside-toplevel  # optional; only when a code is needed
     except ImportError:
         raise AuthError("a TOTP answer is needed but the Python library pyotp is not installed on the controller; install it with: pip install pyotp") from None
     return pyotp
@@ -46,8 +47,6 @@ class TotpGenerator:
         if not secret:
             raise AuthError("the TOTP secret is empty")
         try:
-            import base64  # pylint: disable=import-outside-toplevel
-
             raw = base64.b32decode(secret + "=" * (-len(secret) % 8))
         except (ValueError, TypeError):
             raise AuthError("the TOTP secret is not valid base32 (letters A-Z and digits 2-7); check totp_secret") from None

@@ -10,4 +10,4 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "plugin_utils"))
 
-from kbdint_fixtures import client_key, known_hosts, make_server  # noqa: E402, F401  pylint: disable=unused-import
+from kbdint_fixtures import client_key, known_hosts, make_server  # noqa: F401  pylint: disable=unused-import

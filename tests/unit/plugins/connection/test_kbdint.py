@@ -178,9 +178,7 @@ def test_without_persistence_every_task_logs_in(make_server, client_key, tmp_pat
 
 def test_ansible_doc_renders_every_option():
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1")
-    done = subprocess.run(
-        [os.path.join(BIN, "ansible-doc"), "-t", "connection", "--json", "fleetauth.ssh.kbdint"], stdout=subprocess.PIPE, env=env, check=True
-    )
+    done = subprocess.run([os.path.join(BIN, "ansible-doc"), "-t", "connection", "--json", "fleetauth.ssh.kbdint"], stdout=subprocess.PIPE, env=env, check=True)
     doc = json.loads(done.stdout)["fleetauth.ssh.kbdint"]["doc"]
     options = doc["options"]
     assert len(options) >= 30

@@ -14,6 +14,7 @@ secret was never sent.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -218,10 +219,8 @@ def _run_command(channel, command, cwd):
         except (OSError, ValueError):
             pass
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 proc.stdin.close()
-            except OSError:
-                pass
 
     def pump(stream, send):
         try:
@@ -376,16 +375,14 @@ class TestSSHServer:
 
     def close(self):
         self._stop = True
-        try:
+        with contextlib.suppress(OSError):
             self.listener.close()
-        except OSError:
-            pass
         for transport in self.transports:
             transport.close()
 
 
 def _relay(channel, destination):
-    import select  # noqa: PLC0415
+    import select
 
     try:
         sock = socket.create_connection(tuple(destination), timeout=5)

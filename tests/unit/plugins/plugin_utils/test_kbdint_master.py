@@ -15,7 +15,9 @@ import time
 import pytest
 from kbdint_fixtures import PASSWORD, TOTP_SECRET
 from kbdint_testserver import Round
+from test_kbdint_session import CODE_ROUND, MFA, PASSWORD_ROUND, SUDO, FakeSudo
 
+from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.become import run_escalated
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.challenge import LocalChallenger
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.errors import MasterError, PromptRefused, TransportLost
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.master import Control, open_master, process_alive, stop_master
@@ -23,9 +25,6 @@ from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.redact impor
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.responder import Responder
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import Settings
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.totp import StepGuard, TotpGenerator
-from test_kbdint_session import CODE_ROUND, MFA, PASSWORD_ROUND, FakeSudo, SUDO
-
-from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.become import run_escalated
 
 
 @pytest.fixture

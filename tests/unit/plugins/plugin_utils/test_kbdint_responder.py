@@ -10,9 +10,9 @@ import time
 
 import pyotp
 import pytest
-from kbdint_fixtures import PASSWORD, TOTP_SECRET
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kbdint_fixtures import PASSWORD, TOTP_SECRET
 
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.errors import AuthError, PromptRefused
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.redact import Redactor
@@ -187,7 +187,9 @@ def test_duo_menu_by_rule():
         {"prompt": r"Passcode or option \(1-\d+\):$", "source": "static", "value": "1", "echo": "any", "name": "duo push"},
     ]
     r = responder(rules=rules)
-    menu = "Duo two-factor login for mfa\n\nEnter a passcode or select one of the following options:\n\n 1. Duo Push to XXX-XXX-1234\n\nPasscode or option (1-1): "
+    menu = (
+        "Duo two-factor login for mfa\n\nEnter a passcode or select one of the following options:\n\n 1. Duo Push to XXX-XXX-1234\n\nPasscode or option (1-1): "
+    )
     assert r.answer("", "", [("Password: ", False)]) == [PASSWORD]
     assert r.answer("", "", [(menu, True)]) == ["1"]
 

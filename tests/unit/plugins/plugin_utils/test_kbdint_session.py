@@ -193,7 +193,7 @@ def test_wrong_code_is_an_auth_error_that_names_no_secret(make_server, known_hos
 
 
 def test_wrong_key_and_no_other_method(make_server, known_hosts, client_key, tmp_path):
-    from kbdint_testserver import new_ed25519_key  # noqa: PLC0415
+    from kbdint_testserver import new_ed25519_key
 
     server = make_server(client_key=new_ed25519_key())
     with pytest.raises(AuthError) as caught:
@@ -402,7 +402,7 @@ def test_proxy_command(make_server, known_hosts, client_key, tmp_path):
 
 
 def test_broken_proxy_command_reports_its_stderr(make_server, known_hosts, client_key, tmp_path):
-    from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.errors import ConnectError  # noqa: PLC0415
+    from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.errors import ConnectError
 
     server = make_server()
     command = "%s -c \"import sys; sys.stderr.write('no route to bastion'); sys.exit(1)\"" % sys.executable

@@ -10,10 +10,11 @@ import hashlib
 import hmac
 import io
 import logging
-import multiprocessing
 import os
 import stat
 import struct
+import subprocess
+import sys
 import time
 
 import pyotp
@@ -133,21 +134,22 @@ def test_wait_until_fresh_sleeps_but_reserves_nothing(tmp_path):
     assert guard.last_step("k") == 1000
 
 
-def _grab(args):
-    directory, key = args
-    generator = TotpGenerator(TOTP_SECRET, period=1)
-    code = StepGuard(directory).code(key, generator)
-    # Which step did this process get? The one whose code it received.
-    now = int(time.time())
-    return next(step for step in range(now - 10, now + 2) if generator.code_for_step(step) == code)
+GRAB = """
+import sys, time
+from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.totp import StepGuard, TotpGenerator
+generator = TotpGenerator(sys.argv[2], period=1)
+code = StepGuard(sys.argv[1]).code("h:22:mfa", generator)
+now = int(time.time())
+print(next(step for step in range(now - 10, now + 2) if generator.code_for_step(step) == code))
+"""
 
 
 def test_guard_works_across_processes(tmp_path):
-    # Four processes log in to the same host and user at once: four different steps.
+    # Four separate processes log in to the same host and user at once: four different steps.
     directory = str(tmp_path / "totp")
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(4) as pool:
-        steps = pool.map(_grab, [(directory, "h:22:mfa")] * 4)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    procs = [subprocess.Popen([sys.executable, "-c", GRAB, directory, TOTP_SECRET], stdout=subprocess.PIPE, env=env) for _ in range(4)]
+    steps = [int(proc.communicate(timeout=30)[0]) for proc in procs]
     assert len(set(steps)) == 4
     assert StepGuard(directory).last_step("h:22:mfa") == max(steps)
 
