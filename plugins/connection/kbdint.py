@@ -17,7 +17,7 @@ name: kbdint
 short_description: SSH with keyboard-interactive MFA (pubkey + password + TOTP), one login per host per run
 version_added: 0.1.0
 author:
-  - fleetauth.ssh developers
+  - fleetauth.ssh developers (@fleetauth)
 description:
   - Runs tasks over SSH with L(paramiko,https://www.paramiko.org/) on hosts that require keyboard-interactive
     multi-factor authentication, unattended, for example C(AuthenticationMethods publickey,keyboard-interactive)
@@ -180,7 +180,7 @@ options:
       - name: ansible_kbdint_preferred_authentications
   responder_rules:
     description:
-      - Ordered list of rules answering keyboard-interactive prompts; the first rule whose O(responder_rules[].prompt)
+      - Ordered list of rules answering keyboard-interactive prompts; the first rule whose C(prompt)
         matches (C(re.search)) the prompt's last line, stripped, answers it. Set per host or group in the inventory.
       - Each rule is a mapping with C(prompt) (a regular expression), C(source) (V(password), V(totp), V(static),
         V(env), V(command) or V(ask), or a list of them whose answers are concatenated, for example

@@ -116,7 +116,7 @@ class _RemoteChallenger(Challenger):
         header.update(fields)
         try:
             protocol.send(self.conn, header)
-            reply, _ = protocol.recv(self.conn)
+            reply = protocol.recv(self.conn)[0]
         except (OSError, EOFError) as exc:
             raise AuthError("the task that started this login went away (%s); nothing was sent" % type(exc).__name__) from None
         if "refuse" in reply:
@@ -225,7 +225,7 @@ class Master:
         try:
             while self.stopping is None:
                 try:
-                    conn, _ = self.listener.accept()
+                    conn = self.listener.accept()[0]
                 except socket.timeout:
                     self.housekeeping()
                     continue
@@ -390,7 +390,7 @@ class Master:
         try:
             while True:
                 watch = [conn] if sent_eof else [conn, running]
-                ready, _, _ = select.select(watch, [], [], 5.0)
+                ready = select.select(watch, [], [], 5.0)[0]
                 if running in ready and not sent_eof:
                     out, err, eof = running.read_some(0)
                     if out or err or eof:
@@ -431,7 +431,7 @@ def _pump(conn, channel):
     """Copy bytes both ways between a Unix socket and a paramiko channel until one closes."""
     conn.setblocking(True)
     while True:
-        ready, _, _ = select.select([conn, channel], [], [], 30.0)
+        ready = select.select([conn, channel], [], [], 30.0)[0]
         if channel in ready:
             data = channel.recv(65536)
             if not data:
@@ -552,7 +552,7 @@ class RemoteRunning:
     def read_some(self, timeout):
         if self.eof:
             return b"", b"", True
-        ready, _, _ = select.select([self.client.sock], [], [], timeout)
+        ready = select.select([self.client.sock], [], [], timeout)[0]
         if not ready:
             return b"", b"", False
         header, payload = self.client.recv()
@@ -643,7 +643,7 @@ class MasterClient:
         self.request({"op": "fetch", "src": src, "dst": os.path.abspath(dst)})
 
     def ping(self):
-        reply, _ = self.request({"op": "ping"})
+        reply = self.request({"op": "ping"})[0]
         return reply
 
     def tunnel(self, host, port):
@@ -672,7 +672,7 @@ class MasterClient:
             self.send({"op": "login"})
             while True:
                 try:
-                    header, _ = protocol.recv(self.sock)
+                    header = protocol.recv(self.sock)[0]
                 except socket.timeout:
                     raise MasterError("the control master for %s did not finish logging in within %.0f s" % (self.settings.label, timeout)) from None
                 except (EOFError, OSError) as exc:

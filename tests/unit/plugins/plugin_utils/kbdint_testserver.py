@@ -46,7 +46,7 @@ class Round:
     """
 
     def __init__(self, prompts, expect=None, instruction="", name=""):
-        self.prompts = [(text, echo) for text, echo in prompts]
+        self.prompts = list(prompts)
         self.expect = list(expect) if expect is not None else [None] * len(self.prompts)
         self.instruction = instruction
         self.name = name
@@ -344,7 +344,7 @@ class TestSSHServer:
     def _accept(self):
         while not self._stop:
             try:
-                conn, _ = self.listener.accept()
+                conn = self.listener.accept()[0]
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
@@ -391,7 +391,7 @@ def _relay(channel, destination):
         return
     try:
         while True:
-            ready, _, _ = select.select([sock, channel], [], [], 5)
+            ready = select.select([sock, channel], [], [], 5)[0]
             if sock in ready:
                 data = sock.recv(65536)
                 if not data:

@@ -226,7 +226,7 @@ def test_jump_host_through_its_own_master(make_server, known_hosts, client_key, 
         return jump_env.open(ctl).tunnel("127.0.0.1", target.port)
 
     try:
-        for _ in range(3):
+        for _attempt in range(3):
             client = open_master(target_env.settings, ctl, target_env.challenger, target_env.redactor, tunnel_factory=tunnel, key_extra=("jump", "b"))
             assert client.exec(b"echo via bastion")[1] == b"via bastion\n"
             client.close()

@@ -139,7 +139,7 @@ def test_no_password_configured_refuses_instead_of_sending_nothing():
 def test_endless_rounds_are_cut_off():
     r = responder(rules=[{"prompt": "^Again:", "source": "static", "value": "x", "echo": "any"}])
     with pytest.raises(PromptRefused) as caught:
-        for _ in range(50):
+        for _round in range(50):
             r.answer("", "", [("Again:", True)])
     assert "more than" in str(caught.value)
 

@@ -38,8 +38,7 @@ PASSWORD_ROUND = Round([("Password: ", False)], [PASSWORD])
 
 
 def code_ok(answer):
-    totp = pyotp.TOTP(TOTP_SECRET)
-    return any(totp.verify(answer, valid_window=1) for _ in [0])
+    return pyotp.TOTP(TOTP_SECRET).verify(answer, valid_window=1)
 
 
 CODE_ROUND = Round([("Verification code: ", False)], [code_ok])
@@ -374,7 +373,7 @@ RELAY = r"""
 import os, select, socket, sys
 sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 while True:
-    ready, _, _ = select.select([0, sock], [], [])
+    ready = select.select([0, sock], [], [])[0]
     if 0 in ready:
         data = os.read(0, 65536)
         if not data:

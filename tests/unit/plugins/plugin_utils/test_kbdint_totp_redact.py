@@ -148,7 +148,7 @@ def test_guard_works_across_processes(tmp_path):
     # Four separate processes log in to the same host and user at once: four different steps.
     directory = str(tmp_path / "totp")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    procs = [subprocess.Popen([sys.executable, "-c", GRAB, directory, TOTP_SECRET], stdout=subprocess.PIPE, env=env) for _ in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", GRAB, directory, TOTP_SECRET], stdout=subprocess.PIPE, env=env) for _proc in range(4)]
     steps = [int(proc.communicate(timeout=30)[0]) for proc in procs]
     assert len(set(steps)) == 4
     assert StepGuard(directory).last_step("h:22:mfa") == max(steps)
