@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 
+import yaml
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAB = [sys.executable, os.path.join(ROOT, "tests", "lab", "lab.py")]
 COLLECTIONS = os.path.join(ROOT, "tests", "output", "collections")
@@ -94,6 +96,12 @@ def venv_bin(controller):
 
 def lab_inventory(name):
     return subprocess.run(LAB + ["inventory", "--name", name], check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+
+
+def lab_group(path):
+    with open(path, encoding="utf-8") as handle:
+        inventory = yaml.safe_load(handle)
+    return next(iter(inventory["all"]["children"].values()))
 
 
 def extra_vars(variant, workdir):
@@ -229,10 +237,7 @@ print(json.dumps({"start_and_login_s": login, "attach_s": statistics.median(atta
 
 def ssh_exec_cost(inventory_path, workdir, samples=20):
     """Median seconds for `ssh host true` through an open ControlMaster (what (a) pays per exec)."""
-    import yaml  # noqa: PLC0415  pylint: disable=import-outside-toplevel
-
-    inv = yaml.safe_load(open(inventory_path, encoding="utf-8"))
-    group = next(iter(inv["all"]["children"].values()))
+    group = lab_group(inventory_path)
     host = next(iter(group["hosts"].values()))
     gv = group["vars"]
     control = os.path.join(workdir, "ssh-micro-%h-%p")
@@ -259,7 +264,9 @@ def main():
     if args.runs < 4:
         parser.error("--runs must be at least 4")
     bindir = venv_bin(args.controller)
-    version = subprocess.run([os.path.join(bindir, "python"), "-c", "import ansible; print(ansible.__version__)"], check=True, stdout=subprocess.PIPE, text=True)
+    version = subprocess.run(
+        [os.path.join(bindir, "python"), "-c", "import ansible; print(ansible.__version__)"], check=True, stdout=subprocess.PIPE, text=True
+    )
     core = version.stdout.strip()
     variants = [v for v in args.variants if v in VARIANTS]
     if "b" in variants and not core.startswith("2.19"):
@@ -279,10 +286,7 @@ def main():
         env = dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"], ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_HOST_KEY_CHECKING="true")
         say("putting the mfa user behind publickey + password + TOTP (%s)" % os.path.relpath(PREPARE, ROOT))
         subprocess.run([os.path.join(bindir, "ansible-playbook"), "-i", inventory, PREPARE], check=True, env=env, stdout=subprocess.DEVNULL)
-        import yaml  # noqa: PLC0415  pylint: disable=import-outside-toplevel
-
-        inv = yaml.safe_load(open(inventory, encoding="utf-8"))
-        group = next(iter(inv["all"]["children"].values()))
+        group = lab_group(inventory)
         ports = [h["ansible_port"] for h in group["hosts"].values()]
         home_b = os.path.join(workdir, "home-b", ".ssh")
         os.makedirs(home_b, mode=0o700)

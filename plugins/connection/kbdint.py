@@ -730,6 +730,9 @@ class Connection(ConnectionBase):
         if jump is not None:
             settings = self._settings(via_jump=True)
         display.vvv("ESTABLISH KBDINT CONNECTION FOR USER: %s" % settings.user, host=self._host())
+        # Whatever a task shows must not hold a secret, whether or not this task logs in.
+        for secret in (*self._target_secrets(), *self._jump_secrets(), self.get_option("private_key_passphrase")):
+            self._redactor.add(secret)
         with self._errors():
             if self.get_option("persist"):
                 self._connect_master(settings, jump)

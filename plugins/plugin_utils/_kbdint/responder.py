@@ -55,6 +55,9 @@ DEFAULT_TOTP_PATTERN = (
     r"|otp|token\s+code)\s*:?$"
 )
 MAX_ROUNDS = 20
+MAX_PROMPTS = 10
+# A PAM stack asks for one code per login; a server asking again is harvesting.
+MAX_CODES_PER_LOGIN = 1
 MAX_SHOWN = 300
 
 
@@ -233,6 +236,7 @@ class Responder:
         self.custom = bool(user_rules)
         self.rules = user_rules or default_rules(with_totp=totp is not None)
         self.round = 0
+        self.codes_sent = 0
         if redactor is not None:
             redactor.add(self.password)
             if totp is not None:
@@ -244,6 +248,7 @@ class Responder:
     def begin(self) -> None:
         """Start counting rounds for a new keyboard-interactive attempt."""
         self.round = 0
+        self.codes_sent = 0
 
     # -- one round -------------------------------------------------------
 
@@ -260,6 +265,10 @@ class Responder:
             return []
         if header:
             self.info("keyboard-interactive round %d: %s" % (round_no, header))
+        if len(prompts) > MAX_PROMPTS:
+            raise PromptRefused(
+                "keyboard-interactive round %d asked %d prompts at once (more than %d); nothing was sent for this round" % (round_no, len(prompts), MAX_PROMPTS)
+            )
         plan = []
         for position, (text, echo) in enumerate(prompts, start=1):
             glued, line = split_prompt(text)
@@ -335,6 +344,9 @@ class Responder:
         if source == "totp":
             if self.totp is None:
                 refuse("no TOTP secret is set (totp_secret, ansible_kbdint_totp_secret)")
+            if self.codes_sent >= MAX_CODES_PER_LOGIN:
+                refuse("a verification code was already sent in this login and a PAM stack asks for one; a second request looks like harvesting")
+            self.codes_sent += 1
             if self.guard is not None:
                 code = self.guard.code(self.guard_key or "", self.totp, on_wait=self.on_totp_wait, max_wait=self.max_totp_wait)
             else:

@@ -65,7 +65,10 @@ def main() -> int:
             if regex.search(text):
                 print("FOUND %s in %s" % (label, path))
                 found += 1
-    print("searched %d files (%d characters) for %d secrets and %d used codes: %s" % (len(files), total, len(values) - len(codes), len(codes), "FOUND %d" % found if found else "clean"))
+    print(
+        "searched %d files (%d characters) for %d secrets and %d used codes: %s"
+        % (len(files), total, len(values) - len(codes), len(codes), "FOUND %d" % found if found else "clean")
+    )
     return 1 if found else 0
 
 

@@ -314,3 +314,19 @@ def test_no_secret_ever_appears_in_a_refusal(prompt, echo):
     # When it answers, the prompt was a plain login or code prompt with echo off.
     assert not echo
     assert answers in ([PASSWORD], [current_code()], [pyotp.TOTP(TOTP_SECRET).at(time.time() - 1)])
+
+
+def test_a_second_code_in_one_login_is_refused():
+    r = responder(totp=TotpGenerator(TOTP_SECRET))
+    assert r.answer("", "", [("Verification code: ", False)]) == [current_code()]
+    with pytest.raises(PromptRefused) as caught:
+        r.answer("", "", [("Verification code: ", False)])
+    assert "already sent" in str(caught.value)
+    r.begin()  # a new login may get a code again
+    assert r.answer("", "", [("Verification code: ", False)]) == [current_code()]
+
+
+def test_a_flood_of_prompts_is_refused():
+    with pytest.raises(PromptRefused) as caught:
+        responder().answer("", "", [("Password: ", False)] * 50)
+    assert "50 prompts" in str(caught.value)
