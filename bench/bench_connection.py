@@ -208,7 +208,7 @@ from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.challenge im
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.master import Control, open_master, stop_master
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.redact import Redactor
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.responder import Responder
-from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import Settings
+from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.settings import Settings
 inv = yaml.safe_load(open(sys.argv[2]))
 group = next(iter(inv["all"]["children"].values()))
 host = next(iter(group["hosts"].values()))

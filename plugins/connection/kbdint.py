@@ -539,6 +539,8 @@ from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.challenge im
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.master import Control, open_master, stop_master  # noqa: E402
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.redact import Redactor  # noqa: E402
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.responder import Responder  # noqa: E402
+from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.settings import Settings  # noqa: E402
+from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.totp import StepGuard, TotpGenerator  # noqa: E402
 
 display = Display()
 
@@ -629,8 +631,6 @@ class Connection(ConnectionBase):
         return os.getpid()
 
     def _settings(self, host=None, port=None, user=None, via_jump=False):
-        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import Settings  # noqa: PLC0415  pylint: disable=import-outside-toplevel  # paramiko/pyotp only when needed
-
         key_file = self.get_option("private_key_file")
         return Settings(
             host if host is not None else self._host(),
@@ -676,8 +676,6 @@ class Connection(ConnectionBase):
 
     def _make_challenger(self, settings, password, totp_secret):
         """A challenger around a fresh responder for one login (runs in this process)."""
-        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.totp import StepGuard, TotpGenerator  # noqa: PLC0415  pylint: disable=import-outside-toplevel  # paramiko/pyotp only when needed
-
         host = self._host()
         self._redactor.add(password)
         self._redactor.add(totp_secret)

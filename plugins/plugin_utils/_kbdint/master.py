@@ -466,6 +466,9 @@ def _quiet_fds(keep):
 
 
 def _daemon_main(listener, path, settings, control, tunnel, log_path):
+    # Show up as "kbdint-master" in ps -o comm / top, not as a copy of the worker.
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w", encoding="ascii") as handle:
+        handle.write("kbdint-master")
     # Objects inherited from the Ansible worker are frozen: the cyclic collector never
     # finalises them here (their descriptors now point at /dev/null anyway).
     if hasattr(gc, "freeze"):

@@ -38,11 +38,9 @@ except ImportError as _exc:  # pragma: no cover - exercised by ansible-test's im
 from .challenge import Challenger
 from .errors import AuthError, CommandError, ConnectError, HostKeyError, KbdintError, PromptRefused, TransferError, TransportLost
 from .redact import LOG_CHANNEL, Redactor, guard_paramiko_logging
+from .settings import DEFAULT_SFTP_PACKET, Settings
 
-DEFAULT_PREFERRED = ("publickey", "keyboard-interactive", "password")
 EXEC_WINDOW = 8 * 1024 * 1024
-DEFAULT_SFTP_WINDOW = 16 * 1024 * 1024
-DEFAULT_SFTP_PACKET = 32768
 READ_SIZE = 65536
 DEFAULT_KEY_FILES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
@@ -54,40 +52,6 @@ def require_paramiko() -> None:
             "the fleetauth.ssh.kbdint connection needs the Python library paramiko on the controller (%s); install it with: pip install paramiko"
             % PARAMIKO_IMPORT_ERROR
         )
-
-
-class Settings:
-    """What it takes to reach and authenticate to one host (no secrets in here)."""
-
-    def __init__(self, host, port=22, user=None, **kwargs):
-        self.host = str(host)
-        self.port = int(port or 22)
-        self.user = user
-        self.key_files = list(kwargs.pop("key_files", None) or [])
-        self.allow_agent = bool(kwargs.pop("allow_agent", True))
-        self.look_for_keys = bool(kwargs.pop("look_for_keys", True))
-        self.connect_timeout = float(kwargs.pop("connect_timeout", 10) or 10)
-        self.auth_timeout = float(kwargs.pop("auth_timeout", 60) or 60)
-        self.keepalive = int(kwargs.pop("keepalive", 30) or 0)
-        self.host_key_checking = bool(kwargs.pop("host_key_checking", True))
-        self.known_hosts_file = kwargs.pop("known_hosts_file", None) or "~/.ssh/known_hosts"
-        self.proxy_command = kwargs.pop("proxy_command", None) or None
-        self.preferred = [m.strip() for m in (kwargs.pop("preferred", None) or DEFAULT_PREFERRED) if m and m.strip()]
-        self.sftp_window = int(kwargs.pop("sftp_window", None) or DEFAULT_SFTP_WINDOW)
-        self.sftp_packet = int(kwargs.pop("sftp_packet", None) or DEFAULT_SFTP_PACKET)
-        self.transfer_method = kwargs.pop("transfer_method", None) or "smart"
-        self.compression = bool(kwargs.pop("compression", False))
-        if kwargs:
-            raise TypeError("unknown settings: %s" % ", ".join(sorted(kwargs)))
-
-    @property
-    def label(self) -> str:
-        return "%s@%s:%d" % (self.user, self.host, self.port)
-
-    @property
-    def known_hosts_name(self) -> str:
-        """How OpenSSH names this host in known_hosts."""
-        return self.host if self.port == 22 else "[%s]:%d" % (self.host, self.port)
 
 
 class _SinkHandler(logging.Handler):

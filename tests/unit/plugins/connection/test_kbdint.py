@@ -192,6 +192,16 @@ def test_ansible_doc_renders_every_option():
         assert name in rendered
 
 
+def test_a_task_process_never_imports_paramiko():
+    # Tasks talk to a master; importing paramiko (~0.2 s) in every worker would cost more than the work.
+    code = (
+        "import sys; import ansible_collections.fleetauth.ssh.plugins.connection.kbdint as k; "
+        "k.Connection; print(sorted(m for m in sys.modules if m.split('.')[0] in ('paramiko', 'pyotp')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=COLLECTIONS), check=True)
+    assert done.stdout.decode().strip() == "[]"
+
+
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [

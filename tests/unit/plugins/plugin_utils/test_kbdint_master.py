@@ -23,7 +23,7 @@ from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.errors impor
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.master import Control, open_master, process_alive, stop_master
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.redact import Redactor
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.responder import Responder
-from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import Settings
+from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.settings import Settings
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.totp import StepGuard, TotpGenerator
 
 

@@ -31,7 +31,8 @@ from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.errors impor
 )
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.redact import Redactor
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.responder import Responder
-from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import Settings, establish
+from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.session import establish
+from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.settings import Settings
 from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint.totp import StepGuard, TotpGenerator
 
 PASSWORD_ROUND = Round([("Password: ", False)], [PASSWORD])
