@@ -476,7 +476,7 @@ def _daemon_main(listener, path, settings, control, tunnel, log_path):
     os.umask(0o077)
     for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(signum, signal.SIG_IGN)
-    for signum in (signal.SIGTERM, signal.SIGALRM, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
+    for signum in (signal.SIGALRM, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(signum, signal.SIG_DFL)
     keep = {listener.fileno()}
     if tunnel is not None:
@@ -486,7 +486,16 @@ def _daemon_main(listener, path, settings, control, tunnel, log_path):
     sys.stderr = sys.stdout
     with contextlib.suppress(OSError):
         os.chdir("/")
-    Master(listener, path, settings, control, tunnel=tunnel, log_path=log_path).serve()
+    master = Master(listener, path, settings, control, tunnel=tunnel, log_path=log_path)
+
+    def terminate(signum, _frame):
+        # SIGTERM (also what a failed start sends): the accept loop notices within a second,
+        # then closes the transport and the socket. No lock here: a handler may interrupt a holder.
+        if master.stopping is None:
+            master.stopping = "terminated (signal %d)" % signum
+
+    signal.signal(signal.SIGTERM, terminate)
+    master.serve()
 
 
 def spawn_master(listener, path, settings, control, tunnel=None, log_path=None) -> int:
@@ -559,6 +568,7 @@ class RemoteRunning:
         if not ready:
             return b"", b"", False
         header, payload = self.client.recv()
+        self.client.check(header)
         if header.get("ev") != "data":
             raise MasterError("unexpected frame from the master while a command ran")
         outlen = int(header.get("outlen", 0))
