@@ -37,7 +37,7 @@ export PY_COLORS ?= 0
 venv = $(ROOT)/.venv/$(1)
 bin = $(ROOT)/.venv/$(1)/bin
 
-.PHONY: help test demo lint sanity units integration molecule lab-build venvs link clean bench changelog
+.PHONY: help test demo lint build-check sanity units integration molecule lab-build venvs link clean bench changelog
 
 help:
 	@echo "make demo   bring a lab fleet up and run the collection's playbooks against it (root, debootstrap, systemd-container)"
@@ -67,7 +67,7 @@ link:
 
 # ------------------------------------------------------------------ checks
 
-test: lint sanity units integration
+test: lint build-check sanity units integration
 	@echo "== make test: all passed"
 
 lint: .venv/$(MAIN)/.stamp link
@@ -75,9 +75,19 @@ lint: .venv/$(MAIN)/.stamp link
 	$(call bin,$(MAIN))/ruff check .
 	$(call bin,$(MAIN))/ruff format --check .
 	@echo "== ansible-lint (production profile)"
-	$(call bin,$(MAIN))/ansible-lint --offline --profile production
+	@# ANSIBLE_HOME under tests/output: a fleetauth.ssh installed in ~/.ansible/collections must not shadow this tree.
+	ANSIBLE_HOME=$(ROOT)/tests/output/ansible-home PATH=$(call bin,$(MAIN)):$$PATH ansible-lint --offline --profile production
 	@echo "== antsibull-changelog lint"
 	$(call bin,$(MAIN))/antsibull-changelog lint
+
+# The artifact users get: build the tarball, install it, list its plugins.
+build-check: .venv/$(MAIN)/.stamp
+	@echo "== ansible-galaxy collection build + install + ansible-doc"
+	rm -rf tests/output/build && mkdir -p tests/output/build
+	$(call bin,$(MAIN))/ansible-galaxy collection build --output-path tests/output/build .
+	$(call bin,$(MAIN))/ansible-galaxy collection install --force -p tests/output/build/installed tests/output/build/fleetauth-ssh-*.tar.gz
+	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/tests/output/build/installed $(call bin,$(MAIN))/ansible-doc -l fleetauth.ssh
+	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/tests/output/build/installed $(call bin,$(MAIN))/ansible-doc -t connection -l fleetauth.ssh
 
 # ansible-test needs the collection at .../ansible_collections/fleetauth/ssh; it runs
 # on a copy of the files git knows (tracked and new), under tests/output/, made a
@@ -121,7 +131,8 @@ DEMO_LAB ?= demo
 DEMO_HOSTS ?= 3
 DEMO_SUITE ?= bookworm
 demo: .venv/$(MAIN)/.stamp link
-	$(LAB) up --name $(DEMO_LAB) --hosts $(DEMO_HOSTS) --suite $(DEMO_SUITE) || { $(LAB) status; exit 1; }
+	$(LAB) down --name $(DEMO_LAB)
+	$(LAB) up --name $(DEMO_LAB) --hosts $(DEMO_HOSTS) --suite $(DEMO_SUITE)
 	PATH=$(call bin,$(MAIN)):$$PATH ansible-playbook -i $$($(LAB) inventory --name $(DEMO_LAB)) playbooks/demo.yml
 	@echo "== demo lab '$(DEMO_LAB)' is still up: $(LAB) status / $(LAB) down --name $(DEMO_LAB)"
 

@@ -208,17 +208,30 @@ class FileTransaction:
             raise AtomicWriteError("%s staged twice in one transaction" % path)
         self._staged.append(_Staged(path, data, mode, uid, gid))
 
+    def remove(self, path):
+        """Stage the removal of *path* (a file or symlink; a missing path is a no-op)."""
+        _split(path)
+        if any(item.path == path for item in self._staged):
+            raise AtomicWriteError("%s staged twice in one transaction" % path)
+        self._staged.append(_Staged(path, None, None, None, None))
+
     def commit(self, backup=False):
         """Write every staged file; on any failure restore what was replaced and raise."""
         try:
             for item in self._staged:
                 self._prepare(item, backup)
             for item in self._staged:
+                if item.data is None:
+                    if item.orig_link:  # absent already: nothing to remove
+                        os.unlink(item.name, dir_fd=item.dir_fd)
+                        item.replaced = True
+                    continue
                 os.rename(item.tmp, item.name, src_dir_fd=item.dir_fd, dst_dir_fd=item.dir_fd)
                 item.replaced = True
                 item.tmp = None
             for item in self._staged:
-                _fsync_dir(item.dir_fd)
+                if item.dir_fd is not None:
+                    _fsync_dir(item.dir_fd)
         except BaseException as exc:
             self._rollback()
             self._cleanup()
@@ -227,7 +240,15 @@ class FileTransaction:
             if isinstance(exc, OSError):
                 raise AtomicWriteError("writing %s failed: %s; every file was left as it was" % (exc.filename or "a file", exc.strerror)) from None
             raise
-        results = [{"path": item.path, "backup_file": item.backup, "created": not item.existed} for item in self._staged]
+        results = [
+            {
+                "path": item.path,
+                "backup_file": item.backup,
+                "created": not item.existed and item.data is not None,
+                "removed": item.data is None and item.replaced,
+            }
+            for item in self._staged
+        ]
         self._cleanup()
         self._staged = []
         return results
@@ -239,11 +260,19 @@ class FileTransaction:
     # -- internals
 
     def _prepare(self, item, backup):
-        item.dir_fd, item.name = parent_and_name(item.path)
+        try:
+            item.dir_fd, item.name = parent_and_name(item.path)
+        except PathMissing:
+            if item.data is None:
+                return
+            raise
         try:
             st = os.stat(item.name, dir_fd=item.dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             st = None
+        if item.data is None:
+            self._prepare_removal(item, st, backup)
+            return
         if st is not None:
             if stat.S_ISLNK(st.st_mode):
                 raise SymlinkRefused("refusing to replace %s: it is a symbolic link; point the module at the real file" % item.path)
@@ -262,6 +291,18 @@ class FileTransaction:
             item.orig_link = link
             if backup:
                 item.backup = self._backup(item, st)
+
+    def _prepare_removal(self, item, st, backup):
+        if st is None:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise AtomicWriteError("refusing to remove %s: it is a directory" % item.path)
+        item.existed = True
+        link = _unique_name(item.name, "orig")
+        os.link(item.name, link, src_dir_fd=item.dir_fd, dst_dir_fd=item.dir_fd, follow_symlinks=False)
+        item.orig_link = link
+        if backup and stat.S_ISREG(st.st_mode):
+            item.backup = self._backup(item, st)
 
     def _create_candidate(self, item, mode, uid, gid):
         for _attempt in range(20):

@@ -557,6 +557,7 @@ def cmd_inventory(args) -> int:
 
 
 def main(argv=None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `lab status | head` ends quietly
     parser = argparse.ArgumentParser(prog="lab", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="action", required=True)
     build = sub.add_parser("build", help="debootstrap and cache a suite's root (no-op when cached)")

@@ -27,7 +27,7 @@ def _leftovers(directory):
 def test_write_creates_with_mode(tmp_path):
     target = tmp_path / "new.conf"
     result = write_file(str(target), b"PasswordAuthentication no\n", mode=0o600)
-    assert result == {"path": str(target), "backup_file": None, "created": True}
+    assert result == {"path": str(target), "backup_file": None, "created": True, "removed": False}
     assert target.read_bytes() == b"PasswordAuthentication no\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert _leftovers(tmp_path) == []
@@ -165,3 +165,56 @@ def test_backup_name_format():
     name = _atomic.backup_name("/etc/ssh/sshd_config", now=0)
     assert name.startswith("/etc/ssh/sshd_config.%d." % os.getpid())
     assert name.endswith("~")
+
+
+def test_remove_in_transaction_and_rollback(tmp_path, monkeypatch):
+    gone = tmp_path / "99-extra.conf"
+    gone.write_bytes(b"X\n")
+    keep = tmp_path / "a.conf"
+    keep.write_bytes(b"A\n")
+    link = tmp_path / "dangling.conf"
+    link.symlink_to(tmp_path / "nowhere")
+    tx = FileTransaction()
+    tx.remove(str(gone))
+    tx.remove(str(link))
+    tx.remove(str(tmp_path / "never-there.conf"))
+    tx.remove(str(tmp_path / "no" / "dir" / "x.conf"))
+    tx.stage(str(keep), b"A2\n")
+    results = tx.commit()
+    assert not gone.exists()
+    assert not os.path.lexists(link)
+    assert keep.read_bytes() == b"A2\n"
+    assert [r["removed"] for r in results] == [True, True, False, False, False]
+    assert _leftovers(tmp_path) == []
+
+    # a failure after the removal puts the removed file back, same inode
+    again = tmp_path / "b.conf"
+    again.write_bytes(b"B\n")
+    inode = again.stat().st_ino
+    tx = FileTransaction()
+    tx.remove(str(again))
+    tx.stage(str(keep), b"A3\n")
+    real_rename = os.rename
+
+    def failing_rename(src, dst, **kwargs):
+        if dst == "a.conf":
+            raise OSError(5, "Input/output error", dst)
+        return real_rename(src, dst, **kwargs)
+
+    monkeypatch.setattr(_atomic.os, "rename", failing_rename)
+    with pytest.raises(AtomicWriteError):
+        tx.commit()
+    monkeypatch.setattr(_atomic.os, "rename", real_rename)
+    assert again.read_bytes() == b"B\n"
+    assert again.stat().st_ino == inode
+    assert keep.read_bytes() == b"A2\n"
+    assert _leftovers(tmp_path) == []
+
+
+def test_remove_refuses_directory(tmp_path):
+    (tmp_path / "d").mkdir()
+    tx = FileTransaction()
+    tx.remove(str(tmp_path / "d"))
+    with pytest.raises(AtomicWriteError, match="is a directory"):
+        tx.commit()
+    assert (tmp_path / "d").is_dir()
