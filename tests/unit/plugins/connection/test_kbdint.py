@@ -59,7 +59,7 @@ PLAYBOOK = """
 """
 
 
-def run_playbook(tmp_path, server, extra_vars=None, verbosity="-vvvv", known=True):
+def run_playbook(tmp_path, server, extra_vars=None, verbosity="-vvvv", known=True, playbook=PLAYBOOK, also_known=()):
     workdir = tmp_path
     inventory = {
         "all": {
@@ -82,9 +82,9 @@ def run_playbook(tmp_path, server, extra_vars=None, verbosity="-vvvv", known=Tru
     }
     inventory["all"]["hosts"]["testhost"].update(extra_vars or {})
     if known:
-        (tmp_path / "known_hosts").write_text(server.known_hosts_line())
+        (tmp_path / "known_hosts").write_text("".join(other.known_hosts_line() for other in (server, *also_known)))
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    (tmp_path / "play.yml").write_text(playbook)
     env = dict(
         os.environ,
         ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
@@ -174,6 +174,43 @@ def test_without_persistence_every_task_logs_in(make_server, client_key, tmp_pat
     assert rc == 0, output[-3000:]
     # ping, command, copy, stat, fetch, command: assert runs on the controller
     assert server.record.logins == 6
+
+
+RESET_PLAYBOOK = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.command: echo before
+    - ansible.builtin.command: echo before again
+    - ansible.builtin.meta: reset_connection
+    - ansible.builtin.command: echo after
+    - ansible.builtin.command: echo after again
+"""
+
+
+def test_reset_connection_logs_in_again(make_server, client_key, tmp_path):
+    server = make_server(user=USER)
+    rc, output = run_playbook(tmp_path, server, playbook=RESET_PLAYBOOK, verbosity="-v")
+    assert rc == 0, output[-3000:]
+    assert server.record.logins == 2
+
+
+def test_jump_host_that_needs_mfa_is_logged_in_once(make_server, client_key, tmp_path):
+    bastion = make_server(user=USER, chains=[["publickey", "keyboard-interactive"]], rounds=[Round([("Password: ", False)], ["bastion-pw"]), CODE_ROUND])
+    target = make_server(user=USER)
+    jump = {
+        "ansible_kbdint_jump_host": "%s@127.0.0.1:%d" % (USER, bastion.port),
+        "ansible_kbdint_jump_password": "bastion-pw",
+        "ansible_kbdint_jump_totp_secret": TOTP_SECRET,
+    }
+    rc, output = run_playbook(tmp_path, target, extra_vars=jump, also_known=(bastion,))
+    assert rc == 0, output[-3000:]
+    assert bastion.record.tunnels == [("127.0.0.1", target.port)]
+    assert bastion.record.logins == 1
+    assert target.record.logins == 1
+    assert target.record.connections == 1
+    assert "bastion-pw" not in output
+    assert TOTP_SECRET not in output
 
 
 def test_ansible_doc_renders_every_option():
