@@ -73,4 +73,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as exc:  # noqa: BLE001  # report without quoting anything that may hold a secret
+        print("the check itself failed: %s%s" % (type(exc).__name__, " (%s)" % exc.filename if isinstance(exc, OSError) else ""))
+        sys.exit(2)
