@@ -81,6 +81,6 @@ def main() -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except Exception as exc:  # noqa: BLE001  # report without quoting anything that may hold a secret
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # report without quoting anything that may hold a secret
         print("the check itself failed: %s%s" % (type(exc).__name__, " (%s)" % exc.filename if isinstance(exc, OSError) else ""))
         sys.exit(2)
