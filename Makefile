@@ -37,7 +37,7 @@ export PY_COLORS ?= 0
 venv = $(ROOT)/.venv/$(1)
 bin = $(ROOT)/.venv/$(1)/bin
 
-.PHONY: help test demo lint build-check sanity units integration molecule lab-build venvs link clean bench changelog
+.PHONY: help test demo lint docs docs-check build-check sanity units integration molecule lab-build venvs link clean bench changelog
 
 help:
 	@echo "make demo   bring a lab fleet up and run the collection's playbooks against it (root, debootstrap, systemd-container)"
@@ -67,7 +67,7 @@ link:
 
 # ------------------------------------------------------------------ checks
 
-test: lint build-check sanity units integration
+test: lint docs-check build-check sanity units integration
 	@echo "== make test: all passed"
 
 lint: .venv/$(MAIN)/.stamp link
@@ -79,6 +79,12 @@ lint: .venv/$(MAIN)/.stamp link
 	ANSIBLE_HOME=$(ROOT)/tests/output/ansible-home PATH=$(call bin,$(MAIN)):$$PATH ansible-lint --offline --profile production
 	@echo "== antsibull-changelog lint"
 	$(call bin,$(MAIN))/antsibull-changelog lint
+
+# docs/reference/ is generated from the plugins' own DOCUMENTATION.
+docs: .venv/$(MAIN)/.stamp link
+	PATH=$(call bin,$(MAIN)):$$PATH $(call bin,$(MAIN))/python docs/generate_reference.py
+docs-check: .venv/$(MAIN)/.stamp link
+	PATH=$(call bin,$(MAIN)):$$PATH $(call bin,$(MAIN))/python docs/generate_reference.py --check
 
 # The artifact users get: build the tarball, install it, list its plugins.
 build-check: .venv/$(MAIN)/.stamp

@@ -409,6 +409,8 @@ def quote_arg(arg):
         raise ValueError("a PAM module argument cannot contain '#' (libpam cuts the line there): %r" % arg)
     if BAD_CHAR_RE.search(arg) or "\r" in arg or "\n" in arg:
         raise ValueError("a PAM module argument cannot contain control characters or newlines: %r" % arg)
+    if arg.endswith("\\"):
+        raise ValueError("a PAM module argument cannot end with a backslash (libpam would join the next line): %r" % arg)
     if arg.startswith("[") or any(ch in arg for ch in SEPARATORS):
         return "[" + arg.replace("]", "\\]") + "]"
     return arg

@@ -160,7 +160,9 @@ class SshdRuntime:
             if version is None:
                 raise SshdError("cannot tell the OpenSSH version from `%s -V`" % self.sshd, sshd_message=text, rc=rc)
             self._version = version
-            self._version_text = text.splitlines()[0] if text else ""
+            lines = text.splitlines()
+            # before 9.0 the version is on a line of the usage text, not the first one
+            self._version_text = next((line for line in lines if "OpenSSH_" in line), lines[0] if lines else "")
         return self._version
 
     @property

@@ -389,9 +389,35 @@ def wait_for_sshd(state: dict, host: dict, timeout: float) -> None:
             host["openssh_version"] = parse_ssh_banner(banner)
             host["init_pid"] = container_init_pid(host["nspawn_pid"])
             say("%s: sshd answered after %.1fs (%s)" % (host["name"], time.monotonic() - started, banner.decode("ascii", "replace").strip()))
+            wait_for_boot(host, max(1.0, deadline - time.monotonic()))
             return
         time.sleep(0.1)
     raise LabError("%s: sshd did not answer on %s:%d within %ds; console log:\n%s" % (host["name"], LISTEN_ADDRESS, host["port"], timeout, console_tail(host)))
+
+
+def wait_for_boot(host: dict, timeout: float) -> None:
+    """Wait until systemd inside says boot is over, so pam_nologin no longer turns users away."""
+    pid = host.get("init_pid")
+    if not pid:
+        raise LabError("%s: cannot find the container's init process" % host["name"])
+    cmd = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-p", "-r", "-w", "--", "systemctl", "is-system-running", "--wait"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise LabError("%s: boot did not finish within %ds; console log:\n%s" % (host["name"], timeout, console_tail(host))) from None
+    state = proc.stdout.strip()
+    if state not in ("running", "degraded"):
+        raise LabError("%s: systemd reports %r after boot; console log:\n%s" % (host["name"], state, console_tail(host)))
+    # pam_nologin refuses non-root logins while /run/nologin exists (until
+    # systemd-user-sessions has run); make sure it is gone, not just scheduled.
+    deadline = time.monotonic() + timeout
+    while subprocess.run(cmd[:-3] + ["test", "-e", "/run/nologin"], check=False).returncode == 0:
+        if time.monotonic() > deadline:
+            raise LabError("%s: /run/nologin still exists after boot; console log:\n%s" % (host["name"], console_tail(host)))
+        time.sleep(0.2)
+    if state == "degraded":
+        failed = subprocess.run(cmd[:-3] + ["systemctl", "--failed", "--no-legend", "--plain"], capture_output=True, text=True, check=False).stdout
+        say("%s: booted degraded (failed units: %s)" % (host["name"], " ".join(line.split()[0] for line in failed.splitlines() if line.strip()) or "?"))
 
 
 def read_banner(port: int) -> bytes | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.fleetauth.ssh.plugins.module_utils import _pam
@@ -282,6 +282,8 @@ def test_render_rule_with_comment_and_control():
 
 @given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\n\r#"), min_size=1), min_size=1, max_size=5))
 @settings(max_examples=200, deadline=None)
+@example(["\\"])
+@example(["a b\\"])
 def test_any_expressible_args_read_back(args):
     try:
         line = _pam.render_rule("auth", "required", "pam_x.so", args)

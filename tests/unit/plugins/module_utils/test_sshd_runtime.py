@@ -37,6 +37,7 @@ def test_version_from_usage_text_on_old_sshd():
     run = FakeRun([(1, "", "unknown option -- V\nOpenSSH_8.4p1 Debian-5+deb11u3, OpenSSL 1.1.1w\nusage: sshd [-46DdeiqTt]")])
     runtime = rt.SshdRuntime(run, sshd_path="/bin/sh")
     assert runtime.version() == (8, 4)
+    assert runtime.version_text == "OpenSSH_8.4p1 Debian-5+deb11u3, OpenSSL 1.1.1w"
     assert runtime.kbdint_keyword() == "ChallengeResponseAuthentication"
     assert run.calls == [["/bin/sh", "-V"]]
 
