@@ -136,10 +136,14 @@ molecule: .venv/$(CONTROLLER)/.stamp link
 DEMO_LAB ?= demo
 DEMO_HOSTS ?= 3
 DEMO_SUITE ?= bookworm
+DEMO_REPORTS ?= $(ROOT)/tests/output/demo
 demo: .venv/$(MAIN)/.stamp link
+	$(LAB) build --suite $(DEMO_SUITE)
 	$(LAB) down --name $(DEMO_LAB)
 	$(LAB) up --name $(DEMO_LAB) --hosts $(DEMO_HOSTS) --suite $(DEMO_SUITE)
-	PATH=$(call bin,$(MAIN)):$$PATH ansible-playbook -i $$($(LAB) inventory --name $(DEMO_LAB)) playbooks/demo.yml
+	PATH=$(call bin,$(MAIN)):$$PATH ansible-playbook -i $$($(LAB) inventory --name $(DEMO_LAB)) \
+	  playbooks/demo.yml -e demo_report_dir=$(DEMO_REPORTS)
+	@echo "== reports: $(DEMO_REPORTS)/before/report.html and $(DEMO_REPORTS)/after/report.html"
 	@echo "== demo lab '$(DEMO_LAB)' is still up: $(LAB) status / $(LAB) down --name $(DEMO_LAB)"
 
 bench: .venv/$(MAIN)/.stamp link lab-build

@@ -27,7 +27,6 @@ Exit 0 when result equals --expect (default ok), else 1.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import re
@@ -37,7 +36,8 @@ import time
 
 import paramiko
 
-STATE = os.path.join(os.path.expanduser("~"), ".cache", "fleetauth-lab", "totp-steps.json")
+# The kbdint connection plugin's default control_path_dir + "/totp".
+GUARD_DIR = os.path.join(os.path.expanduser("~"), ".ansible", "kbdint", "totp")
 PASSWORD_PROMPT = re.compile(r"^\s*(\S+'s\s+)?password:\s*$", re.IGNORECASE)
 CODE_PROMPT = re.compile(r"(verification code|one-time password|one time password|otp)", re.IGNORECASE)
 
@@ -71,30 +71,29 @@ class Responder:
         return answers
 
     def code(self):
-        import pyotp
-
-        totp = pyotp.TOTP(self.totp_secret)
-        step = int(time.time()) // 30
         if self.wrong_code:
             # A refused code uses up no step: no need to wait, nothing to remember.
-            return "%06d" % ((int(totp.at(step * 30)) + 1) % 1000000)
-        # pam_google_authenticator's DISALLOW_REUSE refuses a second login with
-        # the same code: wait for the next step when this one was used already.
-        os.makedirs(os.path.dirname(STATE), exist_ok=True)
-        with open(STATE + ".lock", "w", encoding="utf-8") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                with open(STATE, encoding="utf-8") as handle:
-                    used = json.load(handle)
-            except (OSError, ValueError):
-                used = {}
-            if used.get(self.key, -1) >= step:
-                time.sleep(30 - time.time() % 30 + 0.5)
-                step = int(time.time()) // 30
-            used[self.key] = step
-            with open(STATE, "w", encoding="utf-8") as handle:
-                json.dump(used, handle)
-        return totp.at(step * 30)
+            generator = _totp().TotpGenerator(self.totp_secret)
+            step = generator.step(time.time())
+            return "%06d" % ((int(generator.code_for_step(step)) + 1) % 1000000)
+        # pam_google_authenticator's DISALLOW_REUSE refuses a second login with the
+        # same code. The connection plugin's own guard (same state directory, same
+        # host:port:user key) waits for a fresh step, so a probe and a plugin login
+        # never collide either.
+        totp = _totp()
+        return totp.StepGuard(GUARD_DIR).code(self.key, totp.TotpGenerator(self.totp_secret))
+
+
+def _totp():
+    """The kbdint connection plugin's TOTP module, from this checkout."""
+    try:
+        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint import totp  # noqa: PLC0415
+    except ImportError:
+        # tests/integration/ -> repository root; `make link` puts the collection under tests/output/collections.
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        sys.path.insert(0, os.path.join(root, "tests", "output", "collections"))
+        from ansible_collections.fleetauth.ssh.plugins.plugin_utils._kbdint import totp  # noqa: PLC0415
+    return totp
 
 
 def from_lab(args):

@@ -179,6 +179,8 @@ def build_inventory(lab: dict) -> dict:
                             "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes "
                             "-o IdentitiesOnly=yes -o PreferredAuthentications=publickey" % lab["known_hosts"]
                         ),
+                        # the collection's kbdint connection plugin checks host keys against the same file
+                        "ansible_kbdint_known_hosts_file": lab["known_hosts"],
                         "lab_name": lab["name"],
                         "lab_suite": lab["suite"],
                         "lab_dir": lab["dir"],

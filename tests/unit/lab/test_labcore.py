@@ -127,6 +127,7 @@ def test_inventory_round_trips_through_yaml():
     assert group["vars"]["lab_users"]["pwonly"]["password"] == "0123"
     assert group["vars"]["lab_users"]["mfa"]["password"] == "no"
     assert "StrictHostKeyChecking=yes" in group["vars"]["ansible_ssh_common_args"]
+    assert group["vars"]["ansible_kbdint_known_hosts_file"] == "/x/labs/t-1/known_hosts"
 
 
 @pytest.mark.parametrize(
