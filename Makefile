@@ -27,7 +27,7 @@ LINK := $(COLLECTIONS)/ansible_collections/fleetauth/ssh
 SUITES ?= bullseye bookworm trixie
 # Molecule scenarios run on the main controller; SMOKE runs on every controller.
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
-SMOKE ?= default
+SMOKE ?= default kbdint_connection
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR ?= 0
