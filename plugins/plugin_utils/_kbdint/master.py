@@ -49,6 +49,8 @@ HOUSEKEEPING_INTERVAL = 1.0
 # Exits after which a master's log is worth keeping (for the person debugging it).
 NORMAL_EXITS = ("the ansible run", "idle for", "asked to", "nobody logged in")
 STALE_AFTER = 24 * 3600
+# Seconds a live master has to answer the ping of a task attaching to it.
+ATTACH_TIMEOUT = 10.0
 
 
 def process_start_time(pid: int):
@@ -773,7 +775,18 @@ def try_attach(path, settings, redactor):
         if exc.errno in (errno.ECONNREFUSED, errno.ENOENT, errno.ENOTSOCK):
             return None
         raise MasterError("cannot reach the control master at %s: %s" % (path, exc.strerror or exc)) from None
-    return MasterClient(sock, path, settings, redactor)
+    client = MasterClient(sock, path, settings, redactor)
+    # A master that is exiting (idle timeout, killed) may still accept a connection
+    # for a moment and then drop it: a ping tells a live master from a dying one, so
+    # the task starts a new master instead of failing.
+    sock.settimeout(ATTACH_TIMEOUT)
+    try:
+        client.ping()
+    except MasterError:
+        client.close()
+        return None
+    sock.settimeout(None)
+    return client
 
 
 def open_master(settings, control, make_challenger, redactor, tunnel_factory=None, key_extra=(), on_reuse=None, on_start=None):

@@ -631,53 +631,51 @@ class Session:
     def _use_sftp(self) -> bool:
         return self.settings.transfer_method == "sftp" or (self.settings.transfer_method == "smart" and not self._sftp_broken)
 
+    def _via_sftp(self, action, what: str) -> bool:
+        """Run *action(client)* over SFTP; False when the caller should pipe instead.
+
+        In ``smart`` mode a server without SFTP is remembered and piped to from
+        then on; with ``sftp`` its absence is an error. *what* names the transfer
+        in error messages.
+        """
+        if not self._use_sftp():
+            return False
+        with self._sftp_lock:
+            try:
+                client = self._sftp_client()
+            except CommandError:
+                if self.settings.transfer_method == "sftp":
+                    raise
+                self._sftp_broken = True
+                return False
+            try:
+                action(client)
+            except OSError as exc:
+                raise TransferError("failed to %s: %s" % (what, _oserror_text(exc))) from None
+            except (SSHException, EOFError) as exc:
+                self._sftp = None
+                raise TransferError("failed to %s: %s" % (what, exc)) from None
+        return True
+
     def put(self, local: str, remote: str) -> None:
         if not os.path.isfile(local):
             raise TransferError("file or module does not exist: %s" % local)
-        if self._use_sftp():
-            with self._sftp_lock:
-                try:
-                    client = self._sftp_client()
-                except CommandError:
-                    if self.settings.transfer_method == "sftp":
-                        raise
-                    self._sftp_broken = True
-                else:
-                    try:
-                        client.put(local, remote, confirm=True)
-                        return
-                    except OSError as exc:
-                        raise TransferError("failed to transfer %s to %s:%s: %s" % (local, self.settings.label, remote, _oserror_text(exc))) from None
-                    except (SSHException, EOFError) as exc:
-                        self._sftp = None
-                        raise TransferError("failed to transfer %s to %s:%s: %s" % (local, self.settings.label, remote, exc)) from None
+        what = "transfer %s to %s:%s" % (local, self.settings.label, remote)
+        if self._via_sftp(lambda client: client.put(local, remote, confirm=True), what):
+            return
         with open(local, "rb") as handle:
             data = handle.read()
         rc, _out, err = self.exec(b"cat > " + shlex.quote(remote).encode("utf-8", "surrogateescape"), data)
         if rc != 0:
-            raise TransferError("failed to transfer %s to %s:%s (piped): %s" % (local, self.settings.label, remote, err.decode("utf-8", "replace").strip()))
+            raise TransferError("failed to %s (piped): %s" % (what, err.decode("utf-8", "replace").strip()))
 
     def fetch(self, remote: str, local: str) -> None:
-        if self._use_sftp():
-            with self._sftp_lock:
-                try:
-                    client = self._sftp_client()
-                except CommandError:
-                    if self.settings.transfer_method == "sftp":
-                        raise
-                    self._sftp_broken = True
-                else:
-                    try:
-                        client.get(remote, local)
-                        return
-                    except OSError as exc:
-                        raise TransferError("failed to fetch %s:%s: %s" % (self.settings.label, remote, _oserror_text(exc))) from None
-                    except (SSHException, EOFError) as exc:
-                        self._sftp = None
-                        raise TransferError("failed to fetch %s:%s: %s" % (self.settings.label, remote, exc)) from None
+        what = "fetch %s:%s" % (self.settings.label, remote)
+        if self._via_sftp(lambda client: client.get(remote, local), what):
+            return
         rc, out, err = self.exec(b"cat " + shlex.quote(remote).encode("utf-8", "surrogateescape"))
         if rc != 0:
-            raise TransferError("failed to fetch %s:%s (piped): %s" % (self.settings.label, remote, err.decode("utf-8", "replace").strip()))
+            raise TransferError("failed to %s (piped): %s" % (what, err.decode("utf-8", "replace").strip()))
         fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(out)
