@@ -443,14 +443,18 @@ def wait_for_sshd(state: dict, host: dict, timeout: float) -> None:
     raise LabError("%s: sshd did not answer on %s:%d within %ds; console log:\n%s" % (host["name"], LISTEN_ADDRESS, host["port"], timeout, console_tail(host)))
 
 
+def inside(pid: int, command: list) -> list:
+    """The argv that runs *command* inside the container whose init is *pid*."""
+    return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-p", "-r", "-w", "--"] + command
+
+
 def wait_for_boot(host: dict, timeout: float) -> None:
     """Wait until systemd inside says boot is over, so pam_nologin no longer turns users away."""
     pid = host.get("init_pid")
     if not pid:
         raise LabError("%s: cannot find the container's init process" % host["name"])
-    cmd = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-p", "-r", "-w", "--", "systemctl", "is-system-running", "--wait"]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(inside(pid, ["systemctl", "is-system-running", "--wait"]), capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise LabError("%s: boot did not finish within %ds; console log:\n%s" % (host["name"], timeout, console_tail(host))) from None
     state = proc.stdout.strip()
@@ -459,12 +463,12 @@ def wait_for_boot(host: dict, timeout: float) -> None:
     # pam_nologin refuses non-root logins while /run/nologin exists (until
     # systemd-user-sessions has run); make sure it is gone, not just scheduled.
     deadline = time.monotonic() + timeout
-    while subprocess.run(cmd[:-3] + ["test", "-e", "/run/nologin"], check=False).returncode == 0:
+    while subprocess.run(inside(pid, ["test", "-e", "/run/nologin"]), check=False).returncode == 0:
         if time.monotonic() > deadline:
             raise LabError("%s: /run/nologin still exists after boot; console log:\n%s" % (host["name"], console_tail(host)))
         time.sleep(0.2)
     if state == "degraded":
-        failed = subprocess.run(cmd[:-3] + ["systemctl", "--failed", "--no-legend", "--plain"], capture_output=True, text=True, check=False).stdout
+        failed = subprocess.run(inside(pid, ["systemctl", "--failed", "--no-legend", "--plain"]), capture_output=True, text=True, check=False).stdout
         say("%s: booted degraded (failed units: %s)" % (host["name"], " ".join(line.split()[0] for line in failed.splitlines() if line.strip()) or "?"))
 
 
@@ -621,7 +625,7 @@ def cmd_exec(args) -> int:
     if not command:
         raise LabError("exec needs a command after --")
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
-    return subprocess.run(["nsenter", "-t", str(pid), "-m", "-u", "-i", "-p", "-r", "-w", "--"] + command, env=env, check=False).returncode
+    return subprocess.run(inside(pid, command), env=env, check=False).returncode
 
 
 def cmd_inventory(args) -> int:
