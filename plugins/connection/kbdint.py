@@ -771,8 +771,7 @@ class Connection(ConnectionBase):
                 on_reuse=reused,
                 on_start=started,
             )
-            state = client.ping()
-            if state.get("alive"):
+            if client.alive:
                 self._client = self._backend = client
                 return
             # A master whose transport died (server restarted, network gone): replace it once.

@@ -612,6 +612,9 @@ class MasterClient:
         self.settings = settings
         self.redactor = redactor
         self.pid = pid
+        # Whether the master's SSH transport is up: true for a client fresh from
+        # login(), and what the master said when a task attached (try_attach).
+        self.alive = True
 
     # -- frames -------------------------------------------------------------------
 
@@ -781,7 +784,7 @@ def try_attach(path, settings, redactor):
     # the task starts a new master instead of failing.
     sock.settimeout(ATTACH_TIMEOUT)
     try:
-        client.ping()
+        client.alive = bool(client.ping().get("alive"))
     except MasterError:
         client.close()
         return None
