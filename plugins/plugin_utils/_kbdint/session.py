@@ -19,7 +19,6 @@ import os
 import select
 import shlex
 import socket
-import stat
 import subprocess
 import tempfile
 import threading
@@ -469,8 +468,6 @@ def start_transport(sock, settings: Settings, challenger: Challenger, redactor: 
     transport.banner_timeout = settings.connect_timeout
     transport.handshake_timeout = settings.connect_timeout
     transport.auth_timeout = settings.auth_timeout
-    if settings.compression:
-        transport.use_compression(True)
     try:
         known, files = _load_known_hosts(settings)
         known_for_host = known.lookup(settings.known_hosts_name)
@@ -741,10 +738,3 @@ def establish(settings: Settings, challenger: Challenger, redactor: Redactor, so
             closer()
         raise
     return Session(transport, settings, closers)
-
-
-def is_local_file(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False

@@ -34,7 +34,6 @@ class Settings:
         self.sftp_window = int(kwargs.pop("sftp_window", None) or DEFAULT_SFTP_WINDOW)
         self.sftp_packet = int(kwargs.pop("sftp_packet", None) or DEFAULT_SFTP_PACKET)
         self.transfer_method = kwargs.pop("transfer_method", None) or "smart"
-        self.compression = bool(kwargs.pop("compression", False))
         if kwargs:
             raise TypeError("unknown settings: %s" % ", ".join(sorted(kwargs)))
 
