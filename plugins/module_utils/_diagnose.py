@@ -46,7 +46,7 @@ from . import _authorized_keys as ak
 from . import _pam
 from ._atomic import AtomicWriteError, read_bytes
 from ._key_audit import DEFAULT_AUTHORIZED_KEYS_FILES, Account, AuditError, Auditor, EffectiveConfig, Policy, expand_tokens, normalize
-from ._pam_kbdint import ALL_VALUES, NOLOGIN_SHELLS, PASSWORD_MODULES, SECRET_DEFAULT, Refusal, expand_secret_path, secret_state
+from ._pam_kbdint import ALL_VALUES, MODULE_PACKAGES, NOLOGIN_SHELLS, PASSWORD_MODULES, SECRET_DEFAULT, Refusal, expand_secret_path, secret_state
 from ._pam_kbdint import Host as PamHost
 from ._sshd_auth import list_dir, normalize_root, read_config, user_groups
 from ._sshd_config import ConfigError, ConfigTree, addr_match_list, context_matcher, match_pattern, match_pattern_list
@@ -61,10 +61,6 @@ JOURNAL_IDENTIFIERS = ("sshd", "sshd-session", "sshd-auth", "sshd(pam_google_aut
 MAX_LOG_BYTES = 2 << 20
 MAX_LOG_LINE = 240
 SECOND_FACTOR_MODULES = ("pam_google_authenticator.so", "pam_oath.so", "pam_duo.so", "pam_radius_auth.so", "pam_yubico.so")
-MODULE_PACKAGES = {
-    "pam_google_authenticator.so": "libpam-google-authenticator (Debian/Ubuntu) or google-authenticator (EPEL)",
-    "pam_oath.so": "libpam-oath (Debian/Ubuntu) or pam_oath (EPEL)",
-}
 EFFECTIVE_KEYS = (
     "pubkeyauthentication",
     "passwordauthentication",

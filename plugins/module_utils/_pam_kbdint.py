@@ -44,6 +44,12 @@ from ._atomic import AtomicWriteError, read_bytes
 from ._changes import ChangeSet
 from ._sshd_runtime import SshdError, SshdRuntime
 
+# The package that provides a second-factor PAM module, for "is not installed" messages.
+MODULE_PACKAGES = {
+    "pam_google_authenticator.so": "libpam-google-authenticator (Debian/Ubuntu) or google-authenticator (EPEL)",
+    "pam_oath.so": "libpam-oath (Debian/Ubuntu) or pam_oath (EPEL)",
+}
+
 MARK = "fleetauth.ssh.pam_kbdint"
 ADDED_COMMENT = "managed by " + MARK
 DISABLED_PREFIX = "# disabled by " + MARK + ": "
@@ -1074,13 +1080,9 @@ def _check_installed(request, host, security_dir, how):
         return
     if security_dir is None and any(not m.startswith("/") for m in missing):
         raise Refusal("cannot check that %s is installed: %s. Nothing was written" % (", ".join(missing), how))
-    hints = {
-        "pam_google_authenticator.so": "libpam-google-authenticator (Debian/Ubuntu) or google-authenticator (EPEL)",
-        "pam_oath.so": "libpam-oath (Debian/Ubuntu) or pam_oath (EPEL)",
-    }
     detail = "; ".join(
         "%s is not installed (no %s; libpam loads modules from %s, %s)%s"
-        % (m, host.module_file(m), security_dir, how, (": install " + hints[_pam.module_basename(m)]) if _pam.module_basename(m) in hints else "")
+        % (m, host.module_file(m), security_dir, how, (": install " + MODULE_PACKAGES[base]) if (base := _pam.module_basename(m)) in MODULE_PACKAGES else "")
         for m in missing
     )
     raise Refusal("%s. A PAM line naming a missing module fails every login through it; nothing was written" % detail)

@@ -27,8 +27,6 @@ import time
 
 from ._atomic import AtomicWriteError, FileTransaction, lstat_path, open_dir_nofollow, read_bytes
 
-DEFAULT_STORE = "/var/lib/fleetauth-ssh/snapshots"
-DEFAULT_PATHS = ("/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d", "/etc/pam.d/sshd")
 FORMAT = 1
 MAX_FILE_BYTES = 4 * 1024 * 1024
 

@@ -25,6 +25,9 @@ import re
 from ._atomic import AtomicWriteError, PathMissing, SymlinkRefused, open_dir_nofollow, private_tempdir, read_bytes
 from ._changes import ChangeSet
 from ._sshd_config import (
+    ACCUMULATING as LIST_KEYS,
+)
+from ._sshd_config import (
     SSHDIR,
     ConfigError,
     ConfigTree,
@@ -64,7 +67,6 @@ AUTH_KEYS = (
     "allowgroups",
     "denygroups",
 )
-LIST_KEYS = frozenset({"allowusers", "denyusers", "allowgroups", "denygroups"})
 
 METHOD_KEYS = {
     "publickey": "pubkeyauthentication",
@@ -179,7 +181,6 @@ OPTIONS = (
     OptionSpec("deny_groups", "DenyGroups", "list"),
 )
 OPTION_NAMES = tuple(spec.name for spec in OPTIONS)
-MATCH_OPTION_NAMES = tuple(spec.name for spec in OPTIONS if not spec.global_only)
 
 
 def _vtext(version):

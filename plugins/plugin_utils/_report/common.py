@@ -22,7 +22,6 @@ RESULT_STATUSES = ("pass", "fail", "error", "na")
 # "failed" (reached, but reading something failed: see the host's error), "missing" (no data in this run).
 HOST_STATUSES = ("ok", "unreachable", "failed", "missing")
 # Section statuses for parts of the host document that other tools fill in.
-SECTION_STATUSES = ("collected", "not_collected", "missing", "error")
 
 MAX_TEXT = 2000  # longest error/reason text kept in the report
 
